@@ -1,0 +1,523 @@
+// The only implementation of include/rwkv/rwkv.h: argument checks, then the C++ core; exceptions become status
+// codes plus a thread-local message in guard().
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+
+#include "backend/cpu_backend.h"
+#include "backend/device.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "common/thread_pool.h"
+#include "io/checkpoint.h"
+#include "model/generate.h"
+#include "model/rwkv7.h"
+#include "model/state.h"
+#include "model/weights.h"
+#include "text/sampler.h"
+#include "text/tokenizer.h"
+#include "text/vocab_path.h"
+#include "rwkv/rwkv.h"
+
+struct rwkv_model {
+    rwkv::LoadedModel m;
+    rwkv_backend backend = RWKV_BACKEND_CPU;
+    int n_threads = 1;
+};
+
+struct rwkv_context {
+    const rwkv_model* model;
+    std::unique_ptr<rwkv::Backend> backend;
+    rwkv::Scratch scratch;
+};
+
+struct rwkv_state {
+    const rwkv_model* model;
+    rwkv::State s;
+};
+
+struct rwkv_tokenizer {
+    std::unique_ptr<rwkv::Tokenizer> t;
+};
+
+struct rwkv_sampler {
+    rwkv::Sampler s;
+};
+
+namespace {
+
+thread_local std::string t_last_error;
+
+rwkv_status fail(rwkv_status status, const std::string& message) {
+    t_last_error = message;
+    return status;
+}
+
+template <typename F>
+rwkv_status guard(F&& body) {
+    try {
+        body();
+        return RWKV_STATUS_OK;
+    } catch (const rwkv::Error& e) {
+        return fail(e.status(), e.what());
+    } catch (const std::bad_alloc&) {
+        return fail(RWKV_STATUS_OUT_OF_MEMORY, "out of memory");
+    } catch (const std::exception& e) {
+        return fail(RWKV_STATUS_INTERNAL, std::string("internal error: ") + e.what());
+    } catch (...) {
+        return fail(RWKV_STATUS_INTERNAL, "internal error: unknown exception");
+    }
+}
+
+void require(bool ok, const char* what) {
+    if (!ok) rwkv::throw_invalid(what);
+}
+
+rwkv_dtype to_c(rwkv::DType t) {
+    switch (t) {
+        case rwkv::DType::F32:
+            return RWKV_DTYPE_F32;
+        case rwkv::DType::F16:
+            return RWKV_DTYPE_F16;
+        case rwkv::DType::BF16:
+            return RWKV_DTYPE_BF16;
+    }
+    return RWKV_DTYPE_F32;
+}
+
+void check_tokens(const rwkv_model& model, const int32_t* tokens, size_t n) {
+    const int V = model.m.config.n_vocab;
+    for (size_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= V)
+            rwkv::throw_invalid("token id " + std::to_string(tokens[i]) + " at position " + std::to_string(i) +
+                                " is out of range: the model's vocabulary has " + std::to_string(V) + " rows");
+}
+
+void check_same_model(const rwkv_state* state, const rwkv_model* model, const char* what) {
+    if (state->s.config.fingerprint() != model->m.config.fingerprint())
+        rwkv::throw_invalid(std::string(what) + ": the state belongs to a model of another shape");
+}
+
+rwkv::SamplerParams to_cpp(const rwkv_sampler_params& p) {
+    rwkv::SamplerParams q;
+    q.temperature = p.temperature;
+    q.top_p = p.top_p;
+    q.top_k = p.top_k;
+    q.min_p = p.min_p;
+    q.presence_penalty = p.presence_penalty;
+    q.frequency_penalty = p.frequency_penalty;
+    q.penalty_decay = p.penalty_decay;
+    q.seed = p.seed;
+    return q;
+}
+
+// One eval of T tokens on a context, writing the last token's logits (chunked like rwkv_eval).
+void eval_last(rwkv_context& ctx, rwkv_state& state, const int32_t* tokens, size_t n, float* logits) {
+    const size_t chunk = size_t(ctx.scratch.max_T);
+    for (size_t begin = 0; begin < n; begin += chunk) {
+        const int T = int(std::min(chunk, n - begin));
+        const bool last = begin + T == n;
+        rwkv::rwkv7_forward(ctx.model->m, *ctx.backend, ctx.scratch, state.s, tokens + begin, T,
+                            last && logits ? rwkv::LogitRows::Last : rwkv::LogitRows::None, logits);
+    }
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* rwkv_status_string(rwkv_status status) {
+    switch (status) {
+        case RWKV_STATUS_OK:
+            return "ok";
+        case RWKV_STATUS_INVALID_ARGUMENT:
+            return "invalid argument";
+        case RWKV_STATUS_IO_ERROR:
+            return "i/o error";
+        case RWKV_STATUS_FORMAT_ERROR:
+            return "format error";
+        case RWKV_STATUS_UNSUPPORTED:
+            return "unsupported";
+        case RWKV_STATUS_OUT_OF_MEMORY:
+            return "out of memory";
+        case RWKV_STATUS_BACKEND_ERROR:
+            return "backend error";
+        case RWKV_STATUS_INTERNAL:
+            return "internal error";
+        case RWKV_STATUS_CANCELLED:
+            return "cancelled";
+    }
+    return "unknown status";
+}
+
+const char* rwkv_last_error_message(void) {
+    return t_last_error.c_str();
+}
+
+void rwkv_log_set(rwkv_log_callback callback, void* user_data) {
+    rwkv::log_set(callback, user_data);
+}
+
+const char* rwkv_version(void) {
+    return RWKV_VERSION_STRING;
+}
+
+const char* rwkv_system_info(void) {
+    static const std::string info = [] {
+        std::string s = std::string("librwkv ") + RWKV_VERSION_STRING + " | compiler " + __VERSION__ +
+                        " | cpu threads " + std::to_string(rwkv::default_thread_count()) + " | CUDA ";
+        if (!rwkv::cuda_compiled()) return s + "not compiled in";
+        int n = rwkv::cuda_device_count();
+        s += "compiled in, " + std::to_string(n) + " device(s)";
+        if (n > 0) s += " (" + rwkv::cuda_device_description() + ")";
+        return s;
+    }();
+    return info.c_str();
+}
+
+rwkv_model_params rwkv_model_default_params(void) {
+    rwkv_model_params p;
+    p.backend = RWKV_BACKEND_AUTO;
+    p.n_threads = 0;
+    return p;
+}
+
+rwkv_status rwkv_model_load(const char* path, const rwkv_model_params* params, rwkv_model** out_model) {
+    return guard([&] {
+        require(path && out_model, "rwkv_model_load: path and out_model must not be NULL");
+        *out_model = nullptr;
+        rwkv_model_params p = params ? *params : rwkv_model_default_params();
+        require(p.n_threads >= 0, "rwkv_model_load: n_threads must be >= 0");
+        require(p.backend >= RWKV_BACKEND_AUTO && p.backend <= RWKV_BACKEND_CUDA, "rwkv_model_load: unknown backend");
+        if (p.backend == RWKV_BACKEND_CUDA)
+            rwkv::throw_unsupported(std::string("rwkv_model_load: the CUDA backend is not available in this build (") +
+                                    (rwkv::cuda_compiled() ? "device discovery only" : "CUDA not compiled in") +
+                                    "); use the CPU backend");
+        auto model = std::make_unique<rwkv_model>();
+        model->m = rwkv::load_model(rwkv::Checkpoint::open(path));
+        model->backend = RWKV_BACKEND_CPU;
+        model->n_threads = p.n_threads > 0 ? p.n_threads : rwkv::default_thread_count();
+        *out_model = model.release();
+    });
+}
+
+void rwkv_model_free(rwkv_model* model) {
+    delete model;
+}
+
+rwkv_status rwkv_model_get_info(const rwkv_model* model, rwkv_model_info* out) {
+    return guard([&] {
+        require(model && out, "rwkv_model_get_info: model and out_info must not be NULL");
+        const rwkv::ModelConfig& c = model->m.config;
+        out->format =
+            model->m.checkpoint->format() == rwkv::CheckpointFormat::Pth ? RWKV_FORMAT_PTH : RWKV_FORMAT_SAFETENSORS;
+        out->weight_dtype = to_c(model->m.weight_dtype);
+        out->backend = model->backend;
+        out->n_layer = c.n_layer;
+        out->n_embd = c.n_embd;
+        out->n_head = c.n_head;
+        out->head_size = c.head_size;
+        out->n_vocab = c.n_vocab;
+        out->n_ffn = c.n_ffn;
+        out->d_decay = c.d_decay;
+        out->d_aaa = c.d_aaa;
+        out->d_value = c.d_value;
+        out->d_gate = c.d_gate;
+        out->n_params = model->m.n_params;
+        out->n_bytes = model->m.n_bytes;
+        out->state_bytes = c.state_floats() * int64_t(sizeof(float));
+    });
+}
+
+rwkv_context_params rwkv_context_default_params(void) {
+    rwkv_context_params p;
+    p.n_threads = 0;
+    p.max_seq_tokens = 256;
+    return p;
+}
+
+rwkv_status rwkv_context_init(const rwkv_model* model, const rwkv_context_params* params, rwkv_context** out_ctx) {
+    return guard([&] {
+        require(model && out_ctx, "rwkv_context_init: model and out_ctx must not be NULL");
+        *out_ctx = nullptr;
+        rwkv_context_params p = params ? *params : rwkv_context_default_params();
+        require(p.n_threads >= 0, "rwkv_context_init: n_threads must be >= 0");
+        require(p.max_seq_tokens >= 1 && p.max_seq_tokens <= 65536,
+                "rwkv_context_init: max_seq_tokens must be in [1, 65536]");
+        int threads = p.n_threads > 0 ? p.n_threads : model->n_threads;
+        *out_ctx = new rwkv_context{model, std::make_unique<rwkv::CpuBackend>(threads),
+                                    rwkv::Scratch(model->m.config, p.max_seq_tokens)};
+    });
+}
+
+void rwkv_context_free(rwkv_context* ctx) {
+    delete ctx;
+}
+
+rwkv_status rwkv_state_init(const rwkv_model* model, rwkv_state** out_state) {
+    return guard([&] {
+        require(model && out_state, "rwkv_state_init: model and out_state must not be NULL");
+        *out_state = new rwkv_state{model, rwkv::State(model->m.config)};
+    });
+}
+
+void rwkv_state_free(rwkv_state* state) {
+    delete state;
+}
+
+rwkv_status rwkv_state_reset(rwkv_state* state) {
+    return guard([&] {
+        require(state, "rwkv_state_reset: state must not be NULL");
+        std::fill(state->s.data.begin(), state->s.data.end(), 0.0f);
+    });
+}
+
+rwkv_status rwkv_state_copy(rwkv_state* dst, const rwkv_state* src) {
+    return guard([&] {
+        require(dst && src, "rwkv_state_copy: dst and src must not be NULL");
+        check_same_model(dst, src->model, "rwkv_state_copy");
+        dst->s.data = src->s.data;
+    });
+}
+
+size_t rwkv_state_size(const rwkv_state* state) {
+    return state ? state->s.data.size() : 0;
+}
+
+rwkv_status rwkv_state_get_data(const rwkv_state* state, float* out, size_t n_floats) {
+    return guard([&] {
+        require(state && out, "rwkv_state_get_data: state and out must not be NULL");
+        require(n_floats == state->s.data.size(), "rwkv_state_get_data: n_floats must equal rwkv_state_size()");
+        std::copy(state->s.data.begin(), state->s.data.end(), out);
+    });
+}
+
+rwkv_status rwkv_state_set_data(rwkv_state* state, const float* data, size_t n_floats) {
+    return guard([&] {
+        require(state && data, "rwkv_state_set_data: state and data must not be NULL");
+        require(n_floats == state->s.data.size(), "rwkv_state_set_data: n_floats must equal rwkv_state_size()");
+        std::copy_n(data, n_floats, state->s.data.begin());
+    });
+}
+
+rwkv_status rwkv_state_save(const rwkv_state* state, const char* path) {
+    return guard([&] {
+        require(state && path, "rwkv_state_save: state and path must not be NULL");
+        rwkv::save_state(state->s, path);
+    });
+}
+
+rwkv_status rwkv_state_load(rwkv_state* state, const char* path) {
+    return guard([&] {
+        require(state && path, "rwkv_state_load: state and path must not be NULL");
+        rwkv::load_state(state->s, path);
+    });
+}
+
+rwkv_status rwkv_state_load_tuning(rwkv_state* state, const char* path) {
+    return guard([&] {
+        require(state && path, "rwkv_state_load_tuning: state and path must not be NULL");
+        rwkv::load_tuning_state(state->s, path);
+    });
+}
+
+rwkv_status rwkv_eval(rwkv_context* ctx, rwkv_state* state, const int32_t* tokens, size_t n_tokens,
+                      rwkv_logits_mode mode, float* logits, size_t n_logits) {
+    return guard([&] {
+        require(ctx && state, "rwkv_eval: ctx and state must not be NULL");
+        require(tokens || n_tokens == 0, "rwkv_eval: tokens must not be NULL");
+        require(mode >= RWKV_LOGITS_NONE && mode <= RWKV_LOGITS_ALL, "rwkv_eval: unknown logits mode");
+        const rwkv_model& model = *ctx->model;
+        check_same_model(state, &model, "rwkv_eval");
+        const size_t V = size_t(model.m.config.n_vocab);
+        const size_t need = mode == RWKV_LOGITS_ALL ? n_tokens * V : mode == RWKV_LOGITS_LAST ? V : 0;
+        require(mode == RWKV_LOGITS_NONE || logits, "rwkv_eval: logits must not be NULL for this mode");
+        require(n_logits >= need, "rwkv_eval: the logits buffer is too small");
+        require(n_tokens > 0 || mode == RWKV_LOGITS_NONE, "rwkv_eval: no tokens to produce logits for");
+        check_tokens(model, tokens, n_tokens);
+        const size_t chunk = size_t(ctx->scratch.max_T);
+        for (size_t begin = 0; begin < n_tokens; begin += chunk) {
+            const int T = int(std::min(chunk, n_tokens - begin));
+            const bool last_chunk = begin + T == n_tokens;
+            rwkv::LogitRows rows = mode == RWKV_LOGITS_ALL                  ? rwkv::LogitRows::All
+                                   : mode == RWKV_LOGITS_LAST && last_chunk ? rwkv::LogitRows::Last
+                                                                            : rwkv::LogitRows::None;
+            float* out = mode == RWKV_LOGITS_ALL ? logits + begin * V : logits;
+            rwkv::rwkv7_forward(model.m, *ctx->backend, ctx->scratch, state->s, tokens + begin, T, rows, out);
+        }
+    });
+}
+
+rwkv_status rwkv_decode(rwkv_context* ctx, rwkv_state* state, int32_t token, float* logits, size_t n_logits) {
+    return rwkv_eval(ctx, state, &token, 1, logits ? RWKV_LOGITS_LAST : RWKV_LOGITS_NONE, logits, n_logits);
+}
+
+rwkv_status rwkv_tokenizer_load(const char* path, rwkv_tokenizer** out_tokenizer) {
+    return guard([&] {
+        require(out_tokenizer, "rwkv_tokenizer_load: out_tokenizer must not be NULL");
+        *out_tokenizer = nullptr;
+        *out_tokenizer = new rwkv_tokenizer{rwkv::Tokenizer::load(path ? std::string(path) : rwkv::find_vocab())};
+    });
+}
+
+void rwkv_tokenizer_free(rwkv_tokenizer* tokenizer) { delete tokenizer; }
+
+size_t rwkv_tokenizer_vocab_size(const rwkv_tokenizer* tokenizer) { return tokenizer ? tokenizer->t->vocab_size() : 0; }
+
+rwkv_status rwkv_tokenizer_encode(const rwkv_tokenizer* tokenizer, const char* text, size_t n_bytes, int32_t* ids,
+                                  size_t capacity, size_t* n_ids) {
+    return guard([&] {
+        require(tokenizer && n_ids && (text || n_bytes == 0) && (ids || capacity == 0),
+                "rwkv_tokenizer_encode: NULL argument");
+        std::vector<int32_t> out = tokenizer->t->encode(std::string_view(text ? text : "", n_bytes));
+        *n_ids = out.size();
+        if (capacity < out.size())
+            rwkv::throw_invalid("rwkv_tokenizer_encode: buffer too small: " + std::to_string(out.size()) +
+                                " ids needed, capacity " + std::to_string(capacity));
+        std::copy(out.begin(), out.end(), ids);
+    });
+}
+
+rwkv_status rwkv_tokenizer_decode(const rwkv_tokenizer* tokenizer, const int32_t* ids, size_t n_ids, char* text,
+                                  size_t capacity, size_t* n_bytes) {
+    return guard([&] {
+        require(tokenizer && n_bytes && (ids || n_ids == 0) && (text || capacity == 0),
+                "rwkv_tokenizer_decode: NULL argument");
+        std::string out = tokenizer->t->decode(ids, n_ids);
+        *n_bytes = out.size();
+        if (capacity < out.size())
+            rwkv::throw_invalid("rwkv_tokenizer_decode: buffer too small: " + std::to_string(out.size()) +
+                                " bytes needed, capacity " + std::to_string(capacity));
+        std::copy(out.begin(), out.end(), text);
+    });
+}
+
+rwkv_sampler_params rwkv_sampler_default_params(void) {
+    rwkv::SamplerParams d;
+    rwkv_sampler_params p;
+    p.temperature = d.temperature;
+    p.top_p = d.top_p;
+    p.top_k = d.top_k;
+    p.min_p = d.min_p;
+    p.presence_penalty = d.presence_penalty;
+    p.frequency_penalty = d.frequency_penalty;
+    p.penalty_decay = d.penalty_decay;
+    p.seed = d.seed;
+    return p;
+}
+
+rwkv_status rwkv_sampler_init(const rwkv_sampler_params* params, int n_vocab, rwkv_sampler** out_sampler) {
+    return guard([&] {
+        require(out_sampler, "rwkv_sampler_init: out_sampler must not be NULL");
+        *out_sampler = nullptr;
+        require(n_vocab > 0, "rwkv_sampler_init: n_vocab must be > 0");
+        rwkv_sampler_params p = params ? *params : rwkv_sampler_default_params();
+        *out_sampler = new rwkv_sampler{rwkv::Sampler(to_cpp(p), n_vocab)};
+    });
+}
+
+void rwkv_sampler_free(rwkv_sampler* sampler) { delete sampler; }
+
+rwkv_status rwkv_sampler_set_params(rwkv_sampler* sampler, const rwkv_sampler_params* params) {
+    return guard([&] {
+        require(sampler && params, "rwkv_sampler_set_params: NULL argument");
+        sampler->s.set_params(to_cpp(*params));
+    });
+}
+
+rwkv_status rwkv_sampler_set_banned(rwkv_sampler* sampler, const int32_t* ids, size_t n_ids) {
+    return guard([&] {
+        require(sampler && (ids || n_ids == 0), "rwkv_sampler_set_banned: NULL argument");
+        sampler->s.set_banned_tokens(std::vector<int32_t>(ids, ids + n_ids));
+    });
+}
+
+rwkv_status rwkv_sampler_set_bias(rwkv_sampler* sampler, const int32_t* ids, const float* bias, size_t n) {
+    return guard([&] {
+        require(sampler && ((ids && bias) || n == 0), "rwkv_sampler_set_bias: NULL argument");
+        std::vector<std::pair<int32_t, float>> b;
+        for (size_t i = 0; i < n; i++) b.emplace_back(ids[i], bias[i]);
+        sampler->s.set_logit_bias(std::move(b));
+    });
+}
+
+rwkv_status rwkv_sampler_sample(rwkv_sampler* sampler, float* logits, size_t n_logits, int32_t* out_token) {
+    return guard([&] {
+        require(sampler && logits && out_token, "rwkv_sampler_sample: NULL argument");
+        require(n_logits == size_t(sampler->s.n_vocab()), "rwkv_sampler_sample: n_logits must equal the n_vocab "
+                                                          "the sampler was made for");
+        *out_token = sampler->s.sample(logits);
+    });
+}
+
+rwkv_status rwkv_sampler_accept(rwkv_sampler* sampler, const rwkv_tokenizer* tokenizer, int32_t token) {
+    return guard([&] {
+        require(sampler, "rwkv_sampler_accept: sampler must not be NULL");
+        require(token >= 0 && token < sampler->s.n_vocab(), "rwkv_sampler_accept: token out of range");
+        sampler->s.accept(token, tokenizer ? tokenizer->t->token_bytes(token) : std::string_view());
+    });
+}
+
+rwkv_status rwkv_sampler_reset(rwkv_sampler* sampler) {
+    return guard([&] {
+        require(sampler, "rwkv_sampler_reset: sampler must not be NULL");
+        sampler->s.reset();
+    });
+}
+
+rwkv_generate_params rwkv_generate_default_params(void) {
+    static const int32_t kEndOfText = 0;
+    rwkv_generate_params p;
+    p.max_tokens = 256;
+    p.stop_strings = nullptr;
+    p.n_stop_strings = 0;
+    p.stop_tokens = &kEndOfText;
+    p.n_stop_tokens = 1;
+    p.cancel = nullptr;
+    return p;
+}
+
+rwkv_status rwkv_generate(rwkv_context* ctx, rwkv_state* state, const rwkv_tokenizer* tokenizer,
+                          rwkv_sampler* sampler, const int32_t* prompt, size_t n_prompt,
+                          const rwkv_generate_params* params, rwkv_token_callback callback, void* user_data,
+                          rwkv_generate_result* out_result) {
+    return guard([&] {
+        require(ctx && state && sampler && prompt, "rwkv_generate: NULL argument");
+        const rwkv_model& model = *ctx->model;
+        check_same_model(state, &model, "rwkv_generate");
+        check_tokens(model, prompt, n_prompt);
+        require(sampler->s.n_vocab() == model.m.config.n_vocab,
+                "rwkv_generate: the sampler was made for another vocabulary size");
+        rwkv_generate_params p = params ? *params : rwkv_generate_default_params();
+        rwkv::GenerateParams gp;
+        gp.max_tokens = p.max_tokens;
+        require(p.stop_strings || p.n_stop_strings == 0, "rwkv_generate: stop_strings is NULL");
+        require(p.stop_tokens || p.n_stop_tokens == 0, "rwkv_generate: stop_tokens is NULL");
+        for (size_t i = 0; i < p.n_stop_strings; i++) {
+            require(p.stop_strings[i], "rwkv_generate: a stop string is NULL");
+            gp.stop_strings.emplace_back(p.stop_strings[i]);
+        }
+        gp.stop_tokens.assign(p.stop_tokens, p.stop_tokens + p.n_stop_tokens);
+        if (p.cancel) gp.cancelled = [flag = p.cancel] { return *flag != 0; };
+        auto eval = [&](const int32_t* tokens, int T, float* logits) { eval_last(*ctx, *state, tokens, T, logits); };
+        rwkv::TokenCallback on_token;
+        if (callback)
+            on_token = [&](int32_t tok, std::string_view text) {
+                return callback(tok, text.data(), text.size(), user_data) == 0;
+            };
+        rwkv::GenerateResult r =
+            rwkv::generate(eval, model.m.config.n_vocab, tokenizer ? tokenizer->t.get() : nullptr, sampler->s,
+                           std::vector<int32_t>(prompt, prompt + n_prompt), gp, on_token);
+        if (out_result) {
+            out_result->n_prompt_tokens = size_t(r.n_prompt);
+            out_result->n_generated_tokens = r.tokens.size();
+            out_result->stop_reason = static_cast<rwkv_stop_reason>(int(r.reason));
+            out_result->prompt_seconds = r.prompt_seconds;
+            out_result->generate_seconds = r.generate_seconds;
+        }
+    });
+}
+
+}  // extern "C"
