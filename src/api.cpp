@@ -18,6 +18,7 @@
 #include "model/weights.h"
 #include "text/sampler.h"
 #include "text/tokenizer.h"
+#include "text/utf8.h"
 #include "text/vocab_path.h"
 #include "rwkv/rwkv.h"
 
@@ -316,6 +317,26 @@ rwkv_status rwkv_state_load(rwkv_state* state, const char* path) {
     });
 }
 
+rwkv_status rwkv_state_serialize(const rwkv_state* state, void* buffer, size_t capacity, size_t* n_bytes) {
+    return guard([&] {
+        require(state && n_bytes && (buffer || capacity == 0), "rwkv_state_serialize: NULL argument");
+        std::vector<uint8_t> bytes = rwkv::serialize_state(state->s);
+        *n_bytes = bytes.size();
+        if (!buffer && capacity == 0) return;  // size query
+        if (capacity < bytes.size())
+            rwkv::throw_invalid("rwkv_state_serialize: buffer too small: " + std::to_string(bytes.size()) +
+                                " bytes needed, capacity " + std::to_string(capacity));
+        std::memcpy(buffer, bytes.data(), bytes.size());
+    });
+}
+
+rwkv_status rwkv_state_deserialize(rwkv_state* state, const void* buffer, size_t n_bytes) {
+    return guard([&] {
+        require(state && (buffer || n_bytes == 0), "rwkv_state_deserialize: NULL argument");
+        rwkv::deserialize_state(state->s, static_cast<const uint8_t*>(buffer), n_bytes, "state buffer");
+    });
+}
+
 rwkv_status rwkv_state_load_tuning(rwkv_state* state, const char* path) {
     return guard([&] {
         require(state && path, "rwkv_state_load_tuning: state and path must not be NULL");
@@ -373,6 +394,7 @@ rwkv_status rwkv_tokenizer_encode(const rwkv_tokenizer* tokenizer, const char* t
                 "rwkv_tokenizer_encode: NULL argument");
         std::vector<int32_t> out = tokenizer->t->encode(std::string_view(text ? text : "", n_bytes));
         *n_ids = out.size();
+        if (!ids && capacity == 0) return;  // size query
         if (capacity < out.size())
             rwkv::throw_invalid("rwkv_tokenizer_encode: buffer too small: " + std::to_string(out.size()) +
                                 " ids needed, capacity " + std::to_string(capacity));
@@ -387,11 +409,18 @@ rwkv_status rwkv_tokenizer_decode(const rwkv_tokenizer* tokenizer, const int32_t
                 "rwkv_tokenizer_decode: NULL argument");
         std::string out = tokenizer->t->decode(ids, n_ids);
         *n_bytes = out.size();
+        if (!text && capacity == 0) return;  // size query
         if (capacity < out.size())
             rwkv::throw_invalid("rwkv_tokenizer_decode: buffer too small: " + std::to_string(out.size()) +
                                 " bytes needed, capacity " + std::to_string(capacity));
         std::copy(out.begin(), out.end(), text);
     });
+}
+
+size_t rwkv_utf8_check(const char* text, size_t n_bytes) {
+    if (!text) return 0;
+    size_t at = rwkv::first_invalid_utf8(std::string_view(text, n_bytes));
+    return at == std::string_view::npos ? n_bytes : at;
 }
 
 rwkv_sampler_params rwkv_sampler_default_params(void) {

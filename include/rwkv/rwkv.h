@@ -101,6 +101,22 @@ RWKV_API rwkv_model_params rwkv_model_default_params(void);
 RWKV_API rwkv_status rwkv_model_load(const char* path, const rwkv_model_params* params, rwkv_model** out_model);
 RWKV_API void rwkv_model_free(rwkv_model* model);
 
+/* A model of a real RWKV-7 shape with deterministic random weights, built in memory (for benchmarks and tests).
+ * Presets: "tiny" (L2 C128, V256), "0.1b", "0.4b", "1.5b", "2.9b", "7.2b", "13.3b" (V 65536). Weights are drawn
+ * at realistic scales; ffn_sparsity >= 0 biases the FFN key weights so that this fraction of the ReLU²
+ * pre-activations is negative (trained models: ~0.9), < 0 leaves the natural ~0.5 of random weights. */
+typedef struct rwkv_synthetic_params {
+    const char* preset;  /* default "0.1b" */
+    rwkv_dtype dtype;    /* default BF16 */
+    float ffn_sparsity;  /* default -1 (natural) */
+    uint64_t seed;       /* default 1 */
+    int n_vocab;         /* 0 = the preset's (65536; 256 for "tiny") */
+} rwkv_synthetic_params;
+
+RWKV_API rwkv_synthetic_params rwkv_synthetic_default_params(void);
+RWKV_API rwkv_status rwkv_model_load_synthetic(const rwkv_synthetic_params* synthetic, const rwkv_model_params* params,
+                                               rwkv_model** out_model);
+
 typedef struct rwkv_model_info {
     rwkv_file_format format;
     rwkv_dtype weight_dtype;             /* dtype of the large matrices as stored */
@@ -153,6 +169,11 @@ RWKV_API rwkv_status rwkv_state_set_data(rwkv_state* state, const float* data, s
  * `state` untouched. */
 RWKV_API rwkv_status rwkv_state_save(const rwkv_state* state, const char* path);
 RWKV_API rwkv_status rwkv_state_load(rwkv_state* state, const char* path);
+/* The same bytes as the state file, in memory (to keep a conversation in a database, a save file, ...).
+ * Sets *n_bytes; writes when capacity >= *n_bytes, else INVALID_ARGUMENT; buffer = NULL with capacity 0 is a size
+ * query. Deserialising checks everything rwkv_state_load checks and leaves `state` untouched on error. */
+RWKV_API rwkv_status rwkv_state_serialize(const rwkv_state* state, void* buffer, size_t capacity, size_t* n_bytes);
+RWKV_API rwkv_status rwkv_state_deserialize(rwkv_state* state, const void* buffer, size_t n_bytes);
 /* Initialise from a state-tuning checkpoint (RWKV-PEFT: blocks.N.att.time_state [H,64,64], .pth or
  * .safetensors): WKV = time_state (no transpose), shifts = 0. */
 RWKV_API rwkv_status rwkv_state_load_tuning(rwkv_state* state, const char* path);
@@ -188,13 +209,17 @@ RWKV_API size_t rwkv_tokenizer_vocab_size(const rwkv_tokenizer* tokenizer);
 
 /* Greedy longest-match tokenization of `n_bytes` bytes (UTF-8 text; any bytes are accepted). Sets *n_ids to the
  * number of ids; writes them when `capacity` >= *n_ids, else returns INVALID_ARGUMENT ("buffer too small")
- * and writes nothing. `ids` may be NULL when capacity is 0 (to ask for the size). */
+ * and writes nothing. ids = NULL with capacity 0 is a size query: it only sets *n_ids and returns OK. */
 RWKV_API rwkv_status rwkv_tokenizer_encode(const rwkv_tokenizer* tokenizer, const char* text, size_t n_bytes,
                                            int32_t* ids, size_t capacity, size_t* n_ids);
 /* The bytes of `n_ids` tokens (may be invalid UTF-8 when a character is split). Sets *n_bytes; writes the bytes
- * (no terminator) when `capacity` >= *n_bytes, else INVALID_ARGUMENT. Ids < 0 or >= 65536 are INVALID_ARGUMENT. */
+ * (no terminator) when `capacity` >= *n_bytes, else INVALID_ARGUMENT; text = NULL with capacity 0 is a size
+ * query. Ids < 0 or >= 65536 are INVALID_ARGUMENT. */
 RWKV_API rwkv_status rwkv_tokenizer_decode(const rwkv_tokenizer* tokenizer, const int32_t* ids, size_t n_ids,
                                            char* text, size_t capacity, size_t* n_bytes);
+
+/* Offset of the first byte of `text` that is not part of well-formed UTF-8, or n_bytes when all of it is. */
+RWKV_API size_t rwkv_utf8_check(const char* text, size_t n_bytes);
 
 /* ---- sampler ----------------------------------------------------------------------------------------------- */
 

@@ -23,6 +23,12 @@ struct ContextDeleter {
 struct StateDeleter {
     void operator()(rwkv_state* s) const { rwkv_state_free(s); }
 };
+struct TokenizerDeleter {
+    void operator()(rwkv_tokenizer* t) const { rwkv_tokenizer_free(t); }
+};
+struct SamplerDeleter {
+    void operator()(rwkv_sampler* s) const { rwkv_sampler_free(s); }
+};
 
 class Model {
   public:
@@ -97,6 +103,48 @@ class Context {
   private:
     int n_vocab_;
     std::unique_ptr<rwkv_context, ContextDeleter> handle_;
+};
+
+class Tokenizer {
+public:
+    // path "" = the default search ($RWKV_VOCAB, share/rwkv beside the executable, the install prefix).
+    explicit Tokenizer(const std::string& path = "") {
+        rwkv_tokenizer* t = nullptr;
+        check(rwkv_tokenizer_load(path.empty() ? nullptr : path.c_str(), &t));
+        handle_.reset(t);
+    }
+    std::vector<int32_t> encode(const std::string& text) const {
+        size_t n = 0;
+        std::vector<int32_t> ids(text.size());  // never more ids than bytes
+        check(rwkv_tokenizer_encode(get(), text.data(), text.size(), ids.data(), ids.size(), &n));
+        ids.resize(n);
+        return ids;
+    }
+    std::string decode(const std::vector<int32_t>& ids) const {
+        size_t n = 0;
+        check(rwkv_tokenizer_decode(get(), ids.data(), ids.size(), nullptr, 0, &n));  // size query
+        std::string text(n, '\0');
+        check(rwkv_tokenizer_decode(get(), ids.data(), ids.size(), text.data(), text.size(), &n));
+        return text;
+    }
+    const rwkv_tokenizer* get() const { return handle_.get(); }
+
+private:
+    std::unique_ptr<rwkv_tokenizer, TokenizerDeleter> handle_;
+};
+
+class Sampler {
+public:
+    Sampler(const rwkv_sampler_params& params, int n_vocab) {
+        rwkv_sampler* s = nullptr;
+        check(rwkv_sampler_init(&params, n_vocab, &s));
+        handle_.reset(s);
+    }
+    void set_params(const rwkv_sampler_params& params) { check(rwkv_sampler_set_params(get(), &params)); }
+    rwkv_sampler* get() const { return handle_.get(); }
+
+private:
+    std::unique_ptr<rwkv_sampler, SamplerDeleter> handle_;
 };
 
 }  // namespace rwkv

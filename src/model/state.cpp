@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <span>
 
 #include "common/error.h"
 #include "common/file_util.h"
@@ -39,7 +40,7 @@ T read_le(const uint8_t* p) {
 
 }  // namespace
 
-void save_state(const State& state, const std::string& path) {
+std::vector<uint8_t> serialize_state(const State& state) {
     const ModelConfig& c = state.config;
     std::vector<uint8_t> bytes(kHeaderBytes + state.data.size() * 4 + 4, 0);
     std::memcpy(bytes.data(), kMagic, 8);
@@ -54,12 +55,22 @@ void save_state(const State& state, const std::string& path) {
     std::memcpy(bytes.data() + kHeaderBytes, state.data.data(), n * 4);
     uint32_t crc = crc32(bytes.data(), bytes.size() - 4);
     std::memcpy(bytes.data() + bytes.size() - 4, &crc, 4);
+    return bytes;
+}
+
+void save_state(const State& state, const std::string& path) {
+    std::vector<uint8_t> bytes = serialize_state(state);
     write_file_atomically(path, bytes.data(), bytes.size());
 }
 
 void load_state(State& state, const std::string& path) {
-    const ModelConfig& c = state.config;
     std::vector<uint8_t> b = read_whole_file(path);
+    deserialize_state(state, b.data(), b.size(), path);
+}
+
+void deserialize_state(State& state, const uint8_t* data, size_t size, const std::string& path) {
+    const ModelConfig& c = state.config;
+    const std::span<const uint8_t> b(data, size);
     if (b.size() < kHeaderBytes + 4 || std::memcmp(b.data(), kMagic, 8) != 0)
         throw_format(path + ": not a librwkv state file (bad magic or shorter than its header)");
     uint32_t version = read_le<uint32_t>(b.data() + 8);

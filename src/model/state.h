@@ -1,6 +1,7 @@
 // One sequence's recurrent state (rwkv7.md §2.6), and its file formats.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct State {
 // CRC-32. Written atomically. Loading checks everything and leaves `state` untouched on any error.
 void save_state(const State& state, const std::string& path);
 void load_state(State& state, const std::string& path);
+// The same format in memory. `where` names the source in error messages.
+std::vector<uint8_t> serialize_state(const State& state);
+void deserialize_state(State& state, const uint8_t* bytes, size_t n, const std::string& where);
 
 // State tuning (rwkv7.md §6): blocks.l.att.time_state [H, N, N] (any float dtype) from a .pth or .safetensors
 // file, loaded untransposed into the WKV matrices; shifts zero.

@@ -128,8 +128,9 @@ def random_cases(seed=20230424):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("wheel", help="rwkv-0.8.32 .whl file or the directory it was extracted into")
-    ap.add_argument("--calibration", default=os.path.join(os.path.dirname(__file__), "../../../shared/data/calibration_data_v5_rc.txt"))
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "../../tests/fixtures/tokenizer/official.json"))
+    repo = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+    ap.add_argument("--calibration", default=os.path.join(repo, "..", "shared", "data", "calibration_data_v5_rc.txt"))
+    ap.add_argument("--out", default=os.path.join(repo, "tests", "fixtures", "tokenizer", "official.json"))
     args = ap.parse_args()
 
     module, vocab = load_reference(args.wheel)
