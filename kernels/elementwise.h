@@ -3,15 +3,16 @@
 
 namespace rwkv {
 
-// Token shift (rwkv7.md §2.2 steps 2-3, §2.3 steps 2-3). For each mix m and row t:
-//   out[m][t] = u[t] + (u[t-1] - u[t]) * mu[m],   with u[-1] = prev (the carried LN output)
-// and afterwards prev <- u[T-1].
+// Token shift (rwkv7.md §2.2 steps 2-3, §2.3 steps 2-3), for B sequences of T tokens each (rows b·T + t).
+// For each mix m, sequence b and token t:
+//   out[m][b,t] = u[b,t] + (u[b,t-1] - u[b,t]) * mu[m],   with u[b,-1] = prev[b] (the carried LN output)
+// and afterwards prev[b] <- u[b,T-1].
 struct TokenShiftArgs {
-    const float* u;      // [T, C] LN output of this chunk
-    float* prev;         // [C] carried shift state (att_shift or ffn_shift), updated
+    const float* u;      // [B*T, C] LN output of this chunk
+    float* const* prev;  // B pointers to [C] carried shift states (att_shift or ffn_shift), updated
     const float* mu[6];  // n_mix vectors [C]: att.x_r, x_w, x_k, x_v, x_a, x_g (or ffn.x_k)
-    float* out[6];       // n_mix outputs [T, C]
-    int n_mix, T, C;
+    float* out[6];       // n_mix outputs [B*T, C]
+    int n_mix, B, T, C;
 };
 void token_shift_cpu(const TokenShiftArgs& a);
 

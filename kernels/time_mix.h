@@ -26,20 +26,20 @@ struct KeyPrepArgs {
 };
 void key_prep_cpu(const KeyPrepArgs& a);
 
-// Step 11, sequentially over t, for every head:
+// Step 11, for B sequences of T tokens (rows b·T + t), sequentially over t, for every sequence and head:
 //   sa_i = Σ_j S[i][j] · (-κ̂_j)
 //   S[i][j] = S[i][j] · w_j + sa_i · (κ̂_j a_j) + v_i · k_j
 //   y_i = Σ_j S[i][j] · r_j        (the updated S)
 struct Wkv7Args {
-    float* state;     // [H, N, N] updated in place
-    const float* r;   // [T, C]
-    const float* w;   // [T, C] decay in (0.545, 1)
-    const float* k;   // [T, C] k'
-    const float* v;   // [T, C] v'
-    const float* kk;  // [T, C] κ̂
-    const float* a;   // [T, C]
-    float* y;         // [T, C]
-    int T, H;
+    float* const* state;  // B pointers to [H, N, N] states, updated in place
+    const float* r;       // [B*T, C]
+    const float* w;       // [B*T, C] decay in (0.545, 1)
+    const float* k;       // [B*T, C] k'
+    const float* v;       // [B*T, C] v'
+    const float* kk;      // [B*T, C] κ̂
+    const float* a;       // [B*T, C]
+    float* y;             // [B*T, C]
+    int B, T, H;
 };
 void wkv7_cpu(const Wkv7Args& a);
 

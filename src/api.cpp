@@ -12,9 +12,12 @@
 #include "common/log.h"
 #include "common/thread_pool.h"
 #include "io/checkpoint.h"
+#include "kernels/cpu/cpu_features.h"
 #include "model/generate.h"
 #include "model/rwkv7.h"
 #include "model/state.h"
+#include "model/synthetic.h"
+#include "model/synthetic.h"
 #include "model/weights.h"
 #include "text/sampler.h"
 #include "text/tokenizer.h"
@@ -24,6 +27,7 @@
 
 struct rwkv_model {
     rwkv::LoadedModel m;
+    double ffn_sparsity = -1;  // measured at creation for synthetic models
     rwkv_backend backend = RWKV_BACKEND_CPU;
     int n_threads = 1;
 };
@@ -120,9 +124,75 @@ void eval_last(rwkv_context& ctx, rwkv_state& state, const int32_t* tokens, size
     for (size_t begin = 0; begin < n; begin += chunk) {
         const int T = int(std::min(chunk, n - begin));
         const bool last = begin + T == n;
-        rwkv::rwkv7_forward(ctx.model->m, *ctx.backend, ctx.scratch, state.s, tokens + begin, T,
+        rwkv::State* states[1] = {&state.s};
+        rwkv::rwkv7_forward(ctx.model->m, *ctx.backend, ctx.scratch, states, 1, tokens + begin, T,
                             last && logits ? rwkv::LogitRows::Last : rwkv::LogitRows::None, logits);
     }
+}
+
+}  // namespace
+
+// ---- model load options: device, weight dtype conversion, progress callback with cancel --------------------------
+namespace {
+
+// Reports load progress (clamped to be non-decreasing) and turns a cancel into RWKV_STATUS_CANCELLED.
+class LoadProgress {
+  public:
+    LoadProgress(const rwkv_model_params& p, const char* function)
+        : callback_(p.progress_callback), user_data_(p.progress_user_data), function_(function) {}
+
+    void report(float fraction) {
+        last_ = std::clamp(fraction, last_, 1.0f);
+        if (callback_ && callback_(last_, user_data_) != 0)
+            throw rwkv::Error(RWKV_STATUS_CANCELLED, std::string(function_) + ": cancelled by the progress callback " +
+                                                         "at " + std::to_string(int(last_ * 100.0f)) + "%");
+    }
+
+  private:
+    rwkv_progress_callback callback_;
+    void* user_data_;
+    const char* function_;
+    float last_ = 0.0f;
+};
+
+void check_model_params(const rwkv_model_params& p, const char* function) {
+    const std::string f(function);
+    require(p.n_threads >= 0, (f + ": n_threads must be >= 0").c_str());
+    require(p.backend >= RWKV_BACKEND_AUTO && p.backend <= RWKV_BACKEND_CUDA, (f + ": unknown backend").c_str());
+    require(p.device >= 0, (f + ": device must be >= 0").c_str());
+    require(p.weight_dtype >= RWKV_DTYPE_AUTO && p.weight_dtype <= RWKV_DTYPE_BF16,
+            (f + ": unknown weight_dtype").c_str());
+}
+
+rwkv::DType dtype_from_c(rwkv_dtype t) {
+    return t == RWKV_DTYPE_F16 ? rwkv::DType::F16 : t == RWKV_DTYPE_BF16 ? rwkv::DType::BF16 : rwkv::DType::F32;
+}
+
+// Converts every large matrix (the ones used in place from the file) to `want` unless it is RWKV_DTYPE_AUTO. The
+// copies are owned by the model's checkpoint; progress goes from `begin` to `end` in proportion to the elements.
+void apply_weight_dtype(rwkv::LoadedModel& m, rwkv_dtype want, LoadProgress& progress, float begin, float end) {
+    if (want == RWKV_DTYPE_AUTO) return;
+    const rwkv::DType to = dtype_from_c(want);
+    std::vector<rwkv::WeightMatrix*> matrices;
+    for (rwkv::LayerWeights& l : m.weights.layers)
+        for (rwkv::WeightMatrix* w : {&l.w1, &l.w2, &l.a1, &l.a2, &l.v1, &l.v2, &l.g1, &l.g2, &l.receptance, &l.key,
+                                      &l.value, &l.output, &l.ffn_key, &l.ffn_value})
+            if (w->data) matrices.push_back(w);
+    matrices.push_back(&m.weights.head);
+    int64_t total = 0, done = 0;
+    for (const rwkv::WeightMatrix* w : matrices) total += int64_t(w->n_out) * w->n_in;
+    for (rwkv::WeightMatrix* w : matrices) {
+        const int64_t n = int64_t(w->n_out) * w->n_in;
+        if (w->dtype != to) {
+            void* copy = m.checkpoint->own(size_t(n) * rwkv::dtype_size(to));
+            rwkv::convert_floats(w->data, w->dtype, copy, to, n);
+            w->data = copy;
+            w->dtype = to;
+        }
+        done += n;
+        progress.report(begin + (end - begin) * float(double(done) / double(std::max<int64_t>(total, 1))));
+    }
+    m.weight_dtype = to;
 }
 
 }  // namespace
@@ -168,7 +238,11 @@ const char* rwkv_version(void) {
 const char* rwkv_system_info(void) {
     static const std::string info = [] {
         std::string s = std::string("librwkv ") + RWKV_VERSION_STRING + " | compiler " + __VERSION__ +
-                        " | cpu threads " + std::to_string(rwkv::default_thread_count()) + " | CUDA ";
+#ifdef RWKV_BUILD_INFO
+                        " | build " + RWKV_BUILD_INFO +
+#endif
+                        " | cpu threads " + std::to_string(rwkv::default_thread_count()) + ", kernels " +
+                        rwkv::cpu_isa_name(rwkv::cpu_isa_selected()) + " | CUDA ";
         if (!rwkv::cuda_compiled()) return s + "not compiled in";
         int n = rwkv::cuda_device_count();
         s += "compiled in, " + std::to_string(n) + " device(s)";
@@ -182,24 +256,78 @@ rwkv_model_params rwkv_model_default_params(void) {
     rwkv_model_params p;
     p.backend = RWKV_BACKEND_AUTO;
     p.n_threads = 0;
+    p.device = 0;
+    p.weight_dtype = RWKV_DTYPE_AUTO;
+    p.progress_callback = nullptr;
+    p.progress_user_data = nullptr;
     return p;
 }
 
 rwkv_status rwkv_model_load(const char* path, const rwkv_model_params* params, rwkv_model** out_model) {
     return guard([&] {
+        if (out_model) *out_model = nullptr;
         require(path && out_model, "rwkv_model_load: path and out_model must not be NULL");
-        *out_model = nullptr;
         rwkv_model_params p = params ? *params : rwkv_model_default_params();
-        require(p.n_threads >= 0, "rwkv_model_load: n_threads must be >= 0");
-        require(p.backend >= RWKV_BACKEND_AUTO && p.backend <= RWKV_BACKEND_CUDA, "rwkv_model_load: unknown backend");
+        check_model_params(p, "rwkv_model_load");
         if (p.backend == RWKV_BACKEND_CUDA)
             rwkv::throw_unsupported(std::string("rwkv_model_load: the CUDA backend is not available in this build (") +
                                     (rwkv::cuda_compiled() ? "device discovery only" : "CUDA not compiled in") +
                                     "); use the CPU backend");
+        LoadProgress progress(p, "rwkv_model_load");
+        progress.report(0.0f);
         auto model = std::make_unique<rwkv_model>();
-        model->m = rwkv::load_model(rwkv::Checkpoint::open(path));
+        std::unique_ptr<rwkv::Checkpoint> checkpoint = rwkv::Checkpoint::open(path);
+        progress.report(0.1f);
+        model->m = rwkv::load_model(std::move(checkpoint));
+        progress.report(0.5f);
+        apply_weight_dtype(model->m, p.weight_dtype, progress, 0.5f, 0.99f);
         model->backend = RWKV_BACKEND_CPU;
         model->n_threads = p.n_threads > 0 ? p.n_threads : rwkv::default_thread_count();
+        progress.report(1.0f);
+        *out_model = model.release();
+    });
+}
+
+rwkv_synthetic_params rwkv_synthetic_default_params(void) {
+    rwkv_synthetic_params s;
+    s.preset = "0.1b";
+    s.dtype = RWKV_DTYPE_BF16;
+    s.ffn_sparsity = -1.0f;
+    s.seed = 1;
+    s.n_vocab = 0;
+    return s;
+}
+
+rwkv_status rwkv_model_load_synthetic(const rwkv_synthetic_params* synthetic, const rwkv_model_params* params,
+                                      rwkv_model** out_model) {
+    return guard([&] {
+        if (out_model) *out_model = nullptr;
+        require(out_model, "rwkv_model_load_synthetic: out_model must not be NULL");
+        rwkv_synthetic_params sp = synthetic ? *synthetic : rwkv_synthetic_default_params();
+        require(sp.preset, "rwkv_model_load_synthetic: preset must not be NULL");
+        require(sp.dtype >= RWKV_DTYPE_F32 && sp.dtype <= RWKV_DTYPE_BF16, "rwkv_model_load_synthetic: unknown dtype");
+        rwkv_model_params p = params ? *params : rwkv_model_default_params();
+        check_model_params(p, "rwkv_model_load_synthetic");
+        if (p.backend == RWKV_BACKEND_CUDA)
+            rwkv::throw_unsupported("rwkv_model_load_synthetic: the CUDA backend is not available in this build");
+        LoadProgress progress(p, "rwkv_model_load_synthetic");
+        progress.report(0.0f);
+        auto model = std::make_unique<rwkv_model>();
+        model->n_threads = p.n_threads > 0 ? p.n_threads : rwkv::default_thread_count();
+        rwkv::SyntheticSpec spec;
+        spec.preset = sp.preset;
+        spec.dtype = sp.dtype == RWKV_DTYPE_F32 ? rwkv::DType::F32
+                     : sp.dtype == RWKV_DTYPE_F16 ? rwkv::DType::F16
+                                                  : rwkv::DType::BF16;
+        spec.ffn_sparsity = sp.ffn_sparsity;
+        spec.seed = sp.seed;
+        spec.n_vocab = sp.n_vocab;
+        rwkv::ThreadPool pool(model->n_threads);
+        model->m = rwkv::load_model(rwkv::make_synthetic_checkpoint(spec, &pool, &model->ffn_sparsity));
+        progress.report(0.9f);
+        apply_weight_dtype(model->m, p.weight_dtype, progress, 0.9f, 0.99f);
+        model->backend = RWKV_BACKEND_CPU;
+        progress.report(1.0f);
         *out_model = model.release();
     });
 }
@@ -229,6 +357,7 @@ rwkv_status rwkv_model_get_info(const rwkv_model* model, rwkv_model_info* out) {
         out->n_params = model->m.n_params;
         out->n_bytes = model->m.n_bytes;
         out->state_bytes = c.state_floats() * int64_t(sizeof(float));
+        out->ffn_sparsity = model->ffn_sparsity;
     });
 }
 
@@ -241,8 +370,8 @@ rwkv_context_params rwkv_context_default_params(void) {
 
 rwkv_status rwkv_context_init(const rwkv_model* model, const rwkv_context_params* params, rwkv_context** out_ctx) {
     return guard([&] {
+        if (out_ctx) *out_ctx = nullptr;
         require(model && out_ctx, "rwkv_context_init: model and out_ctx must not be NULL");
-        *out_ctx = nullptr;
         rwkv_context_params p = params ? *params : rwkv_context_default_params();
         require(p.n_threads >= 0, "rwkv_context_init: n_threads must be >= 0");
         require(p.max_seq_tokens >= 1 && p.max_seq_tokens <= 65536,
@@ -259,6 +388,7 @@ void rwkv_context_free(rwkv_context* ctx) {
 
 rwkv_status rwkv_state_init(const rwkv_model* model, rwkv_state** out_state) {
     return guard([&] {
+        if (out_state) *out_state = nullptr;
         require(model && out_state, "rwkv_state_init: model and out_state must not be NULL");
         *out_state = new rwkv_state{model, rwkv::State(model->m.config)};
     });
@@ -366,13 +496,42 @@ rwkv_status rwkv_eval(rwkv_context* ctx, rwkv_state* state, const int32_t* token
                                    : mode == RWKV_LOGITS_LAST && last_chunk ? rwkv::LogitRows::Last
                                                                             : rwkv::LogitRows::None;
             float* out = mode == RWKV_LOGITS_ALL ? logits + begin * V : logits;
-            rwkv::rwkv7_forward(model.m, *ctx->backend, ctx->scratch, state->s, tokens + begin, T, rows, out);
+            rwkv::State* states[1] = {&state->s};
+            rwkv::rwkv7_forward(model.m, *ctx->backend, ctx->scratch, states, 1, tokens + begin, T, rows, out);
         }
     });
 }
 
 rwkv_status rwkv_decode(rwkv_context* ctx, rwkv_state* state, int32_t token, float* logits, size_t n_logits) {
     return rwkv_eval(ctx, state, &token, 1, logits ? RWKV_LOGITS_LAST : RWKV_LOGITS_NONE, logits, n_logits);
+}
+
+rwkv_status rwkv_decode_batch(rwkv_context* ctx, rwkv_state* const* states, const int32_t* tokens, size_t n_seq,
+                              float* logits, size_t n_logits) {
+    return guard([&] {
+        require(ctx && (states || n_seq == 0) && (tokens || n_seq == 0), "rwkv_decode_batch: NULL argument");
+        const rwkv_model& model = *ctx->model;
+        const size_t V = size_t(model.m.config.n_vocab);
+        require(!logits || n_logits >= n_seq * V, "rwkv_decode_batch: the logits buffer is too small");
+        check_tokens(model, tokens, n_seq);
+        std::vector<rwkv::State*> batch(n_seq);
+        for (size_t i = 0; i < n_seq; i++) {
+            require(states[i], "rwkv_decode_batch: a state is NULL");
+            check_same_model(states[i], &model, "rwkv_decode_batch");
+            batch[i] = &states[i]->s;
+        }
+        std::vector<rwkv::State*> sorted = batch;
+        std::sort(sorted.begin(), sorted.end());
+        require(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end(),
+                "rwkv_decode_batch: the same state appears twice in the batch");
+        const size_t group = size_t(ctx->scratch.max_T);  // sequences per forward: one row each
+        for (size_t begin = 0; begin < n_seq; begin += group) {
+            const int B = int(std::min(group, n_seq - begin));
+            rwkv::rwkv7_forward(model.m, *ctx->backend, ctx->scratch, batch.data() + begin, B, tokens + begin, 1,
+                                logits ? rwkv::LogitRows::All : rwkv::LogitRows::None,
+                                logits ? logits + begin * V : nullptr);
+        }
+    });
 }
 
 rwkv_status rwkv_tokenizer_load(const char* path, rwkv_tokenizer** out_tokenizer) {

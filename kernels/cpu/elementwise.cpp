@@ -7,15 +7,18 @@
 namespace rwkv {
 
 void token_shift_cpu(const TokenShiftArgs& a) {
-    for (int t = 0; t < a.T; t++) {
-        const float* u = a.u + int64_t(t) * a.C;
-        const float* prev = t == 0 ? a.prev : u - a.C;
-        for (int m = 0; m < a.n_mix; m++) {
-            float* out = a.out[m] + int64_t(t) * a.C;
-            for (int i = 0; i < a.C; i++) out[i] = u[i] + (prev[i] - u[i]) * a.mu[m][i];
+    for (int b = 0; b < a.B; b++) {
+        for (int t = 0; t < a.T; t++) {
+            const int64_t row = int64_t(b) * a.T + t;
+            const float* u = a.u + row * a.C;
+            const float* prev = t == 0 ? a.prev[b] : u - a.C;
+            for (int m = 0; m < a.n_mix; m++) {
+                float* out = a.out[m] + row * a.C;
+                for (int i = 0; i < a.C; i++) out[i] = u[i] + (prev[i] - u[i]) * a.mu[m][i];
+            }
         }
+        std::copy_n(a.u + (int64_t(b) * a.T + a.T - 1) * a.C, a.C, a.prev[b]);
     }
-    std::copy_n(a.u + int64_t(a.T - 1) * a.C, a.C, a.prev);
 }
 
 void bias_act_cpu(const BiasActArgs& a) {

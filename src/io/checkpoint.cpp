@@ -10,8 +10,10 @@ namespace rwkv {
 
 const char* checkpoint_format_name(CheckpointFormat f) {
     switch (f) {
-        case CheckpointFormat::Pth: return "pth";
-        case CheckpointFormat::Safetensors: return "safetensors";
+        case CheckpointFormat::Pth:
+            return "pth";
+        case CheckpointFormat::Safetensors:
+            return "safetensors";
     }
     return "?";
 }

@@ -61,7 +61,7 @@ enum Op : uint8_t {
 };
 
 // The only callables a torch state dict needs.
-enum class Callable { OrderedDict, RebuildTensorV2, FloatStorage, HalfStorage, BFloat16Storage };
+enum class Callable { OrderedDict, RebuildTensorV2, RebuildParameter, FloatStorage, HalfStorage, BFloat16Storage };
 
 struct Global {
     const char* module;
@@ -71,6 +71,7 @@ struct Global {
 constexpr Global kAllowedGlobals[] = {
     {"collections", "OrderedDict", Callable::OrderedDict},
     {"torch._utils", "_rebuild_tensor_v2", Callable::RebuildTensorV2},
+    {"torch._utils", "_rebuild_parameter", Callable::RebuildParameter},  // tensors saved as nn.Parameter
     {"torch", "FloatStorage", Callable::FloatStorage},
     {"torch", "HalfStorage", Callable::HalfStorage},
     {"torch", "BFloat16Storage", Callable::BFloat16Storage},
@@ -80,18 +81,30 @@ enum class Kind : uint8_t { None, Bool, Int, Float, Str, Bytes, Tuple, List, Dic
 
 const char* kind_name(Kind k) {
     switch (k) {
-        case Kind::None: return "None";
-        case Kind::Bool: return "bool";
-        case Kind::Int: return "int";
-        case Kind::Float: return "float";
-        case Kind::Str: return "str";
-        case Kind::Bytes: return "bytes";
-        case Kind::Tuple: return "tuple";
-        case Kind::List: return "list";
-        case Kind::Dict: return "dict";
-        case Kind::Global: return "global";
-        case Kind::Storage: return "storage";
-        case Kind::Tensor: return "tensor";
+        case Kind::None:
+            return "None";
+        case Kind::Bool:
+            return "bool";
+        case Kind::Int:
+            return "int";
+        case Kind::Float:
+            return "float";
+        case Kind::Str:
+            return "str";
+        case Kind::Bytes:
+            return "bytes";
+        case Kind::Tuple:
+            return "tuple";
+        case Kind::List:
+            return "list";
+        case Kind::Dict:
+            return "dict";
+        case Kind::Global:
+            return "global";
+        case Kind::Storage:
+            return "storage";
+        case Kind::Tensor:
+            return "tensor";
     }
     return "?";
 }
@@ -110,12 +123,12 @@ struct Value {
 };
 
 class Machine {
-public:
+  public:
     Machine(const uint8_t* data, size_t size, const std::string& where) : data_(data), size_(size), where_(where) {}
 
     std::vector<PickleTensor> run();
 
-private:
+  private:
     [[noreturn]] void fail(const std::string& what) const {
         throw_format(where_ + ": " + what + " at byte " + std::to_string(op_pos_));
     }
@@ -309,6 +322,8 @@ void Machine::reduce() {
             if (size->items.size() > PickleLimits::kMaxDims)
                 fail("tensor with " + std::to_string(size->items.size()) + " dimensions");
             if (offset->i < 0) fail("negative storage offset " + std::to_string(offset->i));
+            if (tensors_.size() >= PickleLimits::kMaxTensors)
+                fail("pickle rebuilds more than " + std::to_string(PickleLimits::kMaxTensors) + " tensors");
             PickleTensor t;
             t.dtype = storage->dtype;
             t.storage_key = storage->s;
@@ -327,9 +342,19 @@ void Machine::reduce() {
             push(v);
             return;
         }
+        case Callable::RebuildParameter:
+            // _rebuild_parameter(data, requires_grad, backward_hooks): the Parameter is just its tensor here.
+            if (a.size() != 3)
+                fail("_rebuild_parameter called with " + std::to_string(a.size()) + " arguments, expected 3");
+            expect(a[0], Kind::Tensor, "_rebuild_parameter data");
+            expect(a[1], Kind::Bool, "_rebuild_parameter requires_grad");
+            if (a[2]->kind != Kind::Dict || !a[2]->items.empty()) fail("_rebuild_parameter with backward hooks");
+            push(a[0]);
+            return;
         case Callable::FloatStorage:
         case Callable::HalfStorage:
-        case Callable::BFloat16Storage: fail("REDUCE calls a storage type, which torch.save never does");
+        case Callable::BFloat16Storage:
+            fail("REDUCE calls a storage type, which torch.save never does");
     }
 }
 
@@ -346,10 +371,17 @@ void Machine::persistent_load() {
     Value* numel = expect(pid->items[4], Kind::Int, "storage numel");
     Value* v = make(Kind::Storage);
     switch (type->callable) {
-        case Callable::FloatStorage: v->dtype = DType::F32; break;
-        case Callable::HalfStorage: v->dtype = DType::F16; break;
-        case Callable::BFloat16Storage: v->dtype = DType::BF16; break;
-        default: fail("persistent id names a storage type that is not a storage");
+        case Callable::FloatStorage:
+            v->dtype = DType::F32;
+            break;
+        case Callable::HalfStorage:
+            v->dtype = DType::F16;
+            break;
+        case Callable::BFloat16Storage:
+            v->dtype = DType::BF16;
+            break;
+        default:
+            fail("persistent id names a storage type that is not a storage");
     }
     if (numel->i < 0) fail("negative storage size " + std::to_string(numel->i));
     v->s = key->s;
@@ -402,7 +434,9 @@ std::vector<PickleTensor> Machine::run() {
                 if (v < 2 || v > 5) fail("pickle protocol " + std::to_string(v) + " is not supported (2 to 5)");
                 break;
             }
-            case kFrame: le(8); break;  // a framing hint only; the opcodes inside are read as usual
+            case kFrame:
+                le(8);
+                break;  // a framing hint only; the opcodes inside are read as usual
             case kStop: {
                 Value* v = pop();
                 return result(v);
@@ -412,11 +446,19 @@ std::vector<PickleTensor> Machine::run() {
                     fail("MARKs nested deeper than " + std::to_string(PickleLimits::kMaxDepth));
                 marks_.push_back(stack_.size());
                 break;
-            case kPop: pop(); break;
-            case kPopMark: pop_mark(); break;
-            case kDup: push(top()); break;
+            case kPop:
+                pop();
+                break;
+            case kPopMark:
+                pop_mark();
+                break;
+            case kDup:
+                push(top());
+                break;
 
-            case kNone: push(make(Kind::None)); break;
+            case kNone:
+                push(make(Kind::None));
+                break;
             case kNewTrue:
             case kNewFalse: {
                 Value* v = make(Kind::Bool);
@@ -424,9 +466,15 @@ std::vector<PickleTensor> Machine::run() {
                 push(v);
                 break;
             }
-            case kBinInt1: push(make_int(static_cast<int64_t>(le(1)))); break;
-            case kBinInt2: push(make_int(static_cast<int64_t>(le(2)))); break;
-            case kBinInt: push(make_int(static_cast<int32_t>(static_cast<uint32_t>(le(4))))); break;
+            case kBinInt1:
+                push(make_int(static_cast<int64_t>(le(1))));
+                break;
+            case kBinInt2:
+                push(make_int(static_cast<int64_t>(le(2))));
+                break;
+            case kBinInt:
+                push(make_int(static_cast<int32_t>(static_cast<uint32_t>(le(4)))));
+                break;
             case kLong1: {
                 size_t n = u8();
                 push(make_int(signed_le(n)));
@@ -448,14 +496,28 @@ std::vector<PickleTensor> Machine::run() {
                 break;
             }
 
-            case kShortBinUnicode: push(make_str(Kind::Str, bytes(le(1)))); break;
-            case kBinUnicode: push(make_str(Kind::Str, bytes(le(4)))); break;
-            case kBinUnicode8: push(make_str(Kind::Str, bytes(le(8)))); break;
-            case kShortBinBytes: push(make_str(Kind::Bytes, bytes(le(1)))); break;
-            case kBinBytes: push(make_str(Kind::Bytes, bytes(le(4)))); break;
-            case kBinBytes8: push(make_str(Kind::Bytes, bytes(le(8)))); break;
+            case kShortBinUnicode:
+                push(make_str(Kind::Str, bytes(le(1))));
+                break;
+            case kBinUnicode:
+                push(make_str(Kind::Str, bytes(le(4))));
+                break;
+            case kBinUnicode8:
+                push(make_str(Kind::Str, bytes(le(8))));
+                break;
+            case kShortBinBytes:
+                push(make_str(Kind::Bytes, bytes(le(1))));
+                break;
+            case kBinBytes:
+                push(make_str(Kind::Bytes, bytes(le(4))));
+                break;
+            case kBinBytes8:
+                push(make_str(Kind::Bytes, bytes(le(8))));
+                break;
 
-            case kEmptyTuple: push(make_tuple({})); break;
+            case kEmptyTuple:
+                push(make_tuple({}));
+                break;
             case kTuple1: {
                 Value* a = pop();
                 push(make_tuple({a}));
@@ -474,8 +536,12 @@ std::vector<PickleTensor> Machine::run() {
                 push(make_tuple({a, b, c}));
                 break;
             }
-            case kTuple: push(make_tuple(pop_mark())); break;
-            case kEmptyList: push(make(Kind::List)); break;
+            case kTuple:
+                push(make_tuple(pop_mark()));
+                break;
+            case kEmptyList:
+                push(make(Kind::List));
+                break;
             case kAppend: {
                 Value* v = pop();
                 Value* list = top();
@@ -490,7 +556,9 @@ std::vector<PickleTensor> Machine::run() {
                 for (Value* v : items) add_item(list, v);
                 break;
             }
-            case kEmptyDict: push(make(Kind::Dict)); break;
+            case kEmptyDict:
+                push(make(Kind::Dict));
+                break;
             case kSetItem: {
                 Value* v = pop();
                 Value* k = pop();
@@ -503,11 +571,21 @@ std::vector<PickleTensor> Machine::run() {
                 break;
             }
 
-            case kBinPut: memo_put(le(1)); break;
-            case kLongBinPut: memo_put(le(4)); break;
-            case kMemoize: memo_put(memo_.size()); break;
-            case kBinGet: memo_get(le(1)); break;
-            case kLongBinGet: memo_get(le(4)); break;
+            case kBinPut:
+                memo_put(le(1));
+                break;
+            case kLongBinPut:
+                memo_put(le(4));
+                break;
+            case kMemoize:
+                memo_put(memo_.size());
+                break;
+            case kBinGet:
+                memo_get(le(1));
+                break;
+            case kLongBinGet:
+                memo_get(le(4));
+                break;
 
             case kGlobal: {
                 std::string module = line();
@@ -521,9 +599,15 @@ std::vector<PickleTensor> Machine::run() {
                 global(module->s, name->s);
                 break;
             }
-            case kReduce: reduce(); break;
-            case kBinPersId: persistent_load(); break;
-            case kBuild: build(); break;
+            case kReduce:
+                reduce();
+                break;
+            case kBinPersId:
+                persistent_load();
+                break;
+            case kBuild:
+                build();
+                break;
 
             default: {
                 char hex[8];

@@ -1,7 +1,8 @@
 // A restricted interpreter for the pickle that torch.save writes as data.pkl: it rebuilds the state dict
 // (key -> tensor record) and never executes anything. Only the globals torch uses for a state dict of
-// f32/f16/bf16 tensors are known (collections.OrderedDict, torch._utils._rebuild_tensor_v2 and the Float,
-// Half and BFloat16 storage types); any other global is a format error. See docs/formats.md.
+// f32/f16/bf16 tensors are known (collections.OrderedDict, torch._utils._rebuild_tensor_v2 and
+// _rebuild_parameter, and the Float, Half and BFloat16 storage types); any other global is a format error.
+// See docs/formats.md.
 #pragma once
 
 #include <cstddef>
@@ -33,6 +34,7 @@ struct PickleLimits {
     static constexpr size_t kMaxItems = 1000000;    // elements in one tuple or list, pairs in one dict
     static constexpr size_t kMaxObjects = 2000000;  // objects created over the whole run (~100 bytes each)
     static constexpr size_t kMaxDims = 64;          // tensor dimensions
+    static constexpr size_t kMaxTensors = 65536;    // tensors rebuilt (a released RWKV-7 has a few thousand)
 };
 
 // Interprets a data.pkl and returns the state dict's tensors in insertion order. `where` starts every error

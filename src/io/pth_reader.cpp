@@ -69,6 +69,7 @@ void read_pth(Checkpoint& ckpt) {
     };
     std::unordered_map<std::string, StorageUse> storages;
     std::unordered_set<std::string> names;
+    uint64_t copied = 0;  // bytes of strided views copied out so far, bounded by the file size
     for (const PickleTensor& t : tensors) {
         std::string where = path + ": tensor '" + t.key + "'";
         if (!names.insert(t.key).second) throw_format(path + ": duplicate tensor name '" + t.key + "'");
@@ -104,8 +105,8 @@ void read_pth(Checkpoint& ckpt) {
         }
         if (empty) numel = 0;
         if (empty ? t.offset > t.storage_numel : last >= t.storage_numel) {
-            throw_format(where + ": shape " + shape_text(t.shape) + ", stride " + shape_text(t.stride) +
-                         ", offset " + std::to_string(t.offset) + " reaches element " + std::to_string(last) +
+            throw_format(where + ": shape " + shape_text(t.shape) + ", stride " + shape_text(t.stride) + ", offset " +
+                         std::to_string(t.offset) + " reaches element " + std::to_string(last) +
                          ", outside its storage of " + std::to_string(t.storage_numel) + " elements");
         }
 
@@ -136,6 +137,13 @@ void read_pth(Checkpoint& ckpt) {
             if (nbytes > file.size()) {
                 throw_format(where + ": strided view of " + std::to_string(numel) +
                              " elements is larger than the file; refusing to expand it");
+            }
+            // Each view alone fits, but many views of one small storage could still expand the file many times
+            // over: all the copies together are bounded by the file size too.
+            copied += nbytes;
+            if (copied > file.size()) {
+                throw_format(where + ": copies of strided views would take more than the file's " +
+                             std::to_string(file.size()) + " bytes; refusing to expand it");
             }
             uint8_t* dst = static_cast<uint8_t*>(ckpt.own(static_cast<size_t>(nbytes)));
             if (contiguous) {

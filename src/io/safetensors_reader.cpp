@@ -30,6 +30,60 @@ bool json_u64(const nlohmann::json& j, uint64_t* out) {
     return false;
 }
 
+// Checks the header's shape as a stream of SAX events: nesting depth, number of values, number of tensors and
+// repeated top-level keys. Returning false stops the parse; `error` then says why.
+class HeaderScan : public nlohmann::json_sax<nlohmann::json> {
+  public:
+    std::string error;
+
+    bool null() override { return value(); }
+    bool boolean(bool) override { return value(); }
+    bool number_integer(number_integer_t) override { return value(); }
+    bool number_unsigned(number_unsigned_t) override { return value(); }
+    bool number_float(number_float_t, const string_t&) override { return value(); }
+    bool string(string_t&) override { return value(); }
+    bool binary(binary_t&) override { return value(); }
+    bool start_object(std::size_t) override { return open(); }
+    bool start_array(std::size_t) override { return open(); }
+    bool end_object() override { return close(); }
+    bool end_array() override { return close(); }
+    bool key(string_t& k) override {
+        if (depth_ != 1) return true;
+        if (k != "__metadata__" && ++n_tensors_ > kSafetensorsMaxTensors)
+            return stop("header has more than " + std::to_string(kSafetensorsMaxTensors) + " tensors");
+        if (!seen_.insert(k).second) return stop("tensor '" + k + "' appears twice in the header");
+        return true;
+    }
+    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+        return stop("header is not valid JSON (or not valid UTF-8)");
+    }
+
+  private:
+    bool stop(std::string why) {
+        error = std::move(why);
+        return false;
+    }
+    bool value() {
+        if (++n_values_ > kSafetensorsMaxValues)
+            return stop("header has more than " + std::to_string(kSafetensorsMaxValues) + " JSON values");
+        return true;
+    }
+    bool open() {
+        if (++depth_ > kSafetensorsMaxDepth)
+            return stop("header is nested deeper than " + std::to_string(kSafetensorsMaxDepth) +
+                        " levels (object, tensor entry, shape)");
+        return value();
+    }
+    bool close() {
+        depth_--;
+        return true;
+    }
+
+    int depth_ = 0;
+    size_t n_values_ = 0, n_tensors_ = 0;
+    std::set<std::string> seen_;
+};
+
 }  // namespace
 
 void read_safetensors(Checkpoint& ckpt) {
@@ -50,22 +104,14 @@ void read_safetensors(Checkpoint& ckpt) {
     const uint8_t* buffer = header + n;
     const uint64_t buffer_size = size - 8 - n;
 
-    // Non-throwing parse; invalid JSON and invalid UTF-8 give a discarded value. The callback sees the top-level
-    // keys, so that a repeated tensor name (which the json object would silently merge) is caught.
-    std::set<std::string> seen;
-    bool duplicate = false;
-    std::string duplicate_key;
-    nlohmann::json::parser_callback_t cb = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-        if (event == nlohmann::json::parse_event_t::key && depth == 1 && !seen.insert(parsed.get<std::string>()).second) {
-            if (!duplicate) duplicate_key = parsed.get<std::string>();
-            duplicate = true;
-        }
-        return true;
-    };
-    nlohmann::json j = nlohmann::json::parse(header, buffer, cb, /*allow_exceptions=*/false);
+    // First a SAX scan: it enforces the limits and catches a repeated tensor name (which the DOM would silently
+    // merge) without building anything. Then the DOM, with no parser callback: nlohmann's callback parser looks
+    // through the whole parent object at the end of every object, which is quadratic in the number of tensors.
+    HeaderScan scan;
+    if (!nlohmann::json::sax_parse(header, buffer, &scan)) fail(scan.error);
+    nlohmann::json j = nlohmann::json::parse(header, buffer, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) fail("header is not valid JSON (or not valid UTF-8)");
     if (!j.is_object()) fail("header is a JSON " + std::string(j.type_name()) + ", not an object");
-    if (duplicate) fail("tensor '" + duplicate_key + "' appears twice in the header");
 
     std::vector<Entry> entries;
     for (auto it = j.begin(); it != j.end(); ++it) {

@@ -7,9 +7,12 @@ namespace rwkv {
 
 const char* dtype_name(DType t) {
     switch (t) {
-        case DType::F32: return "f32";
-        case DType::F16: return "f16";
-        case DType::BF16: return "bf16";
+        case DType::F32:
+            return "f32";
+        case DType::F16:
+            return "f16";
+        case DType::BF16:
+            return "bf16";
     }
     return "?";
 }

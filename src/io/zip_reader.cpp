@@ -47,7 +47,8 @@ bool ZipReader::looks_like_zip(const uint8_t* data, size_t size) {
     return find_eocd(data, size, &pos);
 }
 
-ZipReader::ZipReader(const std::string& path, const uint8_t* data, size_t size) : path_(path), data_(data), size_(size) {
+ZipReader::ZipReader(const std::string& path, const uint8_t* data, size_t size)
+    : path_(path), data_(data), size_(size) {
     auto fail = [&](const std::string& what) { throw_format(path_ + ": zip: " + what); };
 
     uint64_t eocd = 0;
@@ -58,7 +59,7 @@ ZipReader::ZipReader(const std::string& path, const uint8_t* data, size_t size) 
     uint64_t n_entries = load_le16(e + 10);
     uint64_t cd_size = load_le32(e + 12);
     uint64_t cd_offset = load_le32(e + 16);  // relative to the start of the zip
-    uint64_t cd_end = eocd;                   // the central directory ends where the next record begins
+    uint64_t cd_end = eocd;                  // the central directory ends where the next record begins
 
     // ZIP64: a locator right before the EOCD points at the ZIP64 end record, which holds the 64-bit values.
     if (eocd >= kZip64LocSize && load_le32(data + eocd - kZip64LocSize) == kZip64LocSig) {
@@ -76,7 +77,8 @@ ZipReader::ZipReader(const std::string& path, const uint8_t* data, size_t size) 
             rec = loc - kZip64EocdSize;
             found = true;
         }
-        if (!found) fail("ZIP64 locator points at offset " + std::to_string(stated) + ", which holds no ZIP64 end record");
+        if (!found)
+            fail("ZIP64 locator points at offset " + std::to_string(stated) + ", which holds no ZIP64 end record");
         const uint8_t* r = data + rec;
         if (load_le32(r + 16) != 0 || load_le32(r + 20) != 0) fail("multi-disk ZIP64 archives are not supported");
         uint64_t n64 = load_le64(r + 32);
@@ -125,7 +127,8 @@ ZipReader::ZipReader(const std::string& path, const uint8_t* data, size_t size) 
         uint64_t comment_len = load_le16(c + 32);
         uint64_t local = load_le32(c + 42);
         uint64_t var_len = name_len + extra_len + comment_len;
-        if (!range_inside(p + kCentralSize, var_len, cd_end)) fail(where + ": name or extra field runs past the central directory");
+        if (!range_inside(p + kCentralSize, var_len, cd_end))
+            fail(where + ": name or extra field runs past the central directory");
         ZipEntry entry;
         entry.name.assign(reinterpret_cast<const char*>(c + kCentralSize), name_len);
         where = "entry '" + entry.name + "'";

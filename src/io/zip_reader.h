@@ -15,13 +15,13 @@
 namespace rwkv {
 
 struct ZipEntry {
-    std::string name;         // as stored, e.g. "archive/data/0"
-    uint64_t data_offset = 0; // absolute file offset of the first data byte
-    uint64_t size = 0;        // bytes (STORED, so compressed size == uncompressed size)
+    std::string name;          // as stored, e.g. "archive/data/0"
+    uint64_t data_offset = 0;  // absolute file offset of the first data byte
+    uint64_t size = 0;         // bytes (STORED, so compressed size == uncompressed size)
 };
 
 class ZipReader {
-public:
+  public:
     // Parses the end records, the central directory and every local header. Throws rwkv::Error(FORMAT_ERROR)
     // with a message "<path>: ..." for anything malformed. `data` must stay valid while the reader is used.
     ZipReader(const std::string& path, const uint8_t* data, size_t size);
@@ -34,7 +34,7 @@ public:
     // claims to be a zip. Used for format detection; says nothing about validity.
     static bool looks_like_zip(const uint8_t* data, size_t size);
 
-private:
+  private:
     std::string path_;
     const uint8_t* data_;
     size_t size_;

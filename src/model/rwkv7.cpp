@@ -1,5 +1,6 @@
-// RWKV-7 "x070" forward pass. Step numbers refer to rwkv7.md §2. Row-vector convention: every [T, C] buffer
-// holds one token per row, and `matmul` computes y = M x for each row.
+// RWKV-7 "x070" forward pass. Step numbers refer to rwkv7.md §2. Row-vector convention: every [rows, C] buffer
+// holds one token per row (rows = B sequences × T tokens, row b·T + t), and `matmul` computes y = M x per row.
+// Only the token shift and the WKV recurrence care about sequence boundaries; every other op is per row.
 #include "model/rwkv7.h"
 
 #include <algorithm>
@@ -12,6 +13,8 @@ Scratch::Scratch(const ModelConfig& c, int max_T_) : max_T(max_T_) {
         b->assign(TC, 0.0f);
     int d = std::max({c.d_decay, c.d_aaa, c.d_value, c.d_gate});
     lora.assign(size_t(max_T) * d, 0.0f);
+    shift_ptr.reserve(max_T);
+    wkv_ptr.reserve(max_T);
     ffn.assign(size_t(max_T) * c.n_ffn, 0.0f);
 }
 
@@ -26,17 +29,23 @@ void lora(Backend& be, Scratch& s, const float* x, const WeightMatrix& down, Act
     if (bias || outer != Activation::None) be.bias_act({out, bias, outer, T, up.n_out});
 }
 
-void time_mix(const ModelConfig& c, const LayerWeights& lw, int layer, Backend& be, Scratch& s, State& state, int T) {
-    const int C = c.n_embd;
+void time_mix(const ModelConfig& c, const LayerWeights& lw, int layer, Backend& be, Scratch& s, State* const* states,
+              int B, int Tseq) {
+    const int C = c.n_embd, T = B * Tseq;  // T: rows
+    for (int b = 0; b < B; b++) {
+        s.shift_ptr[b] = states[b]->att_shift(layer);
+        s.wkv_ptr[b] = states[b]->wkv(layer);
+    }
     // 1. u = LN(x; ln1)
     be.layer_norm({s.x.data(), lw.ln1_w.data(), lw.ln1_b.data(), s.u.data(), T, C});
     // 2-3. token shift (state keeps the LN1 output) and the six mixes x_r ... x_g
     be.token_shift({s.u.data(),
-                    state.att_shift(layer),
+                    s.shift_ptr.data(),
                     {lw.x_r.data(), lw.x_w.data(), lw.x_k.data(), lw.x_v.data(), lw.x_a.data(), lw.x_g.data()},
                     {s.xr.data(), s.xw.data(), s.xk.data(), s.xv.data(), s.xa.data(), s.xg.data()},
                     6,
-                    T,
+                    B,
+                    Tseq,
                     C});
     // 4. r = R x_r, k = K x_k, v = V x_v
     be.matmul({&lw.receptance, s.xr.data(), s.r.data(), T, false});
@@ -58,8 +67,8 @@ void time_mix(const ModelConfig& c, const LayerWeights& lw, int layer, Backend& 
     be.key_prep({s.k.data(), s.v.data(), s.kk.data(), s.a.data(), lw.k_k.data(), lw.k_a.data(),
                  first ? nullptr : s.v_first.data(), first ? nullptr : s.v_gate.data(), T, C});
     // 11. WKV recurrence, y = S r
-    be.wkv7({state.wkv(layer), s.r.data(), s.w.data(), s.k.data(), s.v.data(), s.kk.data(), s.a.data(), s.y.data(), T,
-             c.n_head});
+    be.wkv7({s.wkv_ptr.data(), s.r.data(), s.w.data(), s.k.data(), s.v.data(), s.kk.data(), s.a.data(), s.y.data(), B,
+             Tseq, c.n_head});
     // 12-13. GroupNorm(y) + bonus, times the gate (written over y)
     be.time_mix_output({s.y.data(), s.r.data(), s.k.data(), s.v.data(), s.g.data(), lw.r_k.data(), lw.ln_x_w.data(),
                         lw.ln_x_b.data(), s.y.data(), T, c.n_head});
@@ -67,13 +76,14 @@ void time_mix(const ModelConfig& c, const LayerWeights& lw, int layer, Backend& 
     be.matmul({&lw.output, s.y.data(), s.x.data(), T, true});
 }
 
-void channel_mix(const ModelConfig& c, const LayerWeights& lw, int layer, Backend& be, Scratch& s, State& state,
-                 int T) {
-    const int C = c.n_embd;
+void channel_mix(const ModelConfig& c, const LayerWeights& lw, int layer, Backend& be, Scratch& s,
+                 State* const* states, int B, int Tseq) {
+    const int C = c.n_embd, T = B * Tseq;
+    for (int b = 0; b < B; b++) s.shift_ptr[b] = states[b]->ffn_shift(layer);
     // 1. u2 = LN(x; ln2)
     be.layer_norm({s.x.data(), lw.ln2_w.data(), lw.ln2_b.data(), s.u.data(), T, C});
     // 2-3. z = u2 + (prev - u2) ⊙ ffn.x_k, state keeps the LN2 output
-    be.token_shift({s.u.data(), state.ffn_shift(layer), {lw.ffn_x_k.data()}, {s.xk.data()}, 1, T, C});
+    be.token_shift({s.u.data(), s.shift_ptr.data(), {lw.ffn_x_k.data()}, {s.xk.data()}, 1, B, Tseq, C});
     // 4. h = relu(Kf z)²
     be.matmul({&lw.ffn_key, s.xk.data(), s.ffn.data(), T, false});
     be.bias_act({s.ffn.data(), nullptr, Activation::ReluSq, T, c.n_ffn});
@@ -83,22 +93,28 @@ void channel_mix(const ModelConfig& c, const LayerWeights& lw, int layer, Backen
 
 }  // namespace
 
-void rwkv7_forward(const LoadedModel& model, Backend& be, Scratch& s, State& state, const int32_t* tokens, int T,
-                   LogitRows rows, float* logits) {
+void rwkv7_forward(const LoadedModel& model, Backend& be, Scratch& s, State* const* states, int B,
+                   const int32_t* tokens, int T, LogitRows rows, float* logits) {
     const ModelConfig& c = model.config;
     const Weights& wt = model.weights;
     const int C = c.n_embd;
+    s.shift_ptr.resize(B);  // capacity reserved for max_T sequences: no allocation here
+    s.wkv_ptr.resize(B);
     // 2.1 x = emb'[token] (ln0 folded in at load)
-    be.embed({tokens, wt.emb.data(), s.x.data(), T, C});
+    be.embed({tokens, wt.emb.data(), s.x.data(), B * T, C});
     for (int l = 0; l < c.n_layer; l++) {
-        time_mix(c, wt.layers[l], l, be, s, state, T);
-        channel_mix(c, wt.layers[l], l, be, s, state, T);
+        time_mix(c, wt.layers[l], l, be, s, states, B, T);
+        channel_mix(c, wt.layers[l], l, be, s, states, B, T);
     }
     if (rows == LogitRows::None) return;
-    // 2.4 logits = head · LN(x; ln_out), for the rows asked for
-    const int first = rows == LogitRows::All ? 0 : T - 1, n = T - first;
-    const float* x = s.x.data() + size_t(first) * C;
-    be.layer_norm({x, wt.ln_out_w.data(), wt.ln_out_b.data(), s.u.data(), n, C});
+    // 2.4 logits = head · LN(x; ln_out), for the rows asked for: every row, or each sequence's last
+    int n = B * T;
+    if (rows == LogitRows::Last && T > 1) {
+        for (int b = 0; b < B; b++)
+            std::copy_n(s.x.begin() + (size_t(b) * T + T - 1) * C, C, s.x.begin() + size_t(b) * C);
+        n = B;
+    }
+    be.layer_norm({s.x.data(), wt.ln_out_w.data(), wt.ln_out_b.data(), s.u.data(), n, C});
     be.matmul({&wt.head, s.u.data(), logits, n, false});
 }
 

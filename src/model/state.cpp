@@ -1,7 +1,10 @@
 #include "model/state.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstring>
+#include <fstream>
 #include <span>
 
 #include "common/error.h"
@@ -63,12 +66,10 @@ void save_state(const State& state, const std::string& path) {
     write_file_atomically(path, bytes.data(), bytes.size());
 }
 
-void load_state(State& state, const std::string& path) {
-    std::vector<uint8_t> b = read_whole_file(path);
-    deserialize_state(state, b.data(), b.size(), path);
-}
+namespace {
 
-void deserialize_state(State& state, const uint8_t* data, size_t size, const std::string& path) {
+// Magic, version, the model's numbers, fingerprint and float count. Returns the float count (== the state's).
+uint64_t check_header(const State& state, const uint8_t* data, size_t size, const std::string& path) {
     const ModelConfig& c = state.config;
     const std::span<const uint8_t> b(data, size);
     if (b.size() < kHeaderBytes + 4 || std::memcmp(b.data(), kMagic, 8) != 0)
@@ -88,9 +89,40 @@ void deserialize_state(State& state, const uint8_t* data, size_t size, const std
     uint64_t n = read_le<uint64_t>(b.data() + 60);
     if (read_le<uint64_t>(b.data() + 52) != c.fingerprint() || n != state.data.size())
         throw_format(path + ": state is for another model (fingerprint or size mismatch)");
-    if (b.size() != kHeaderBytes + n * 4 + 4)
-        throw_format(path + ": truncated or oversized state file: " + std::to_string(b.size()) + " bytes, expected " +
-                     std::to_string(kHeaderBytes + n * 4 + 4));
+    return n;
+}
+
+std::string size_mismatch(const std::string& path, uint64_t found, uint64_t expected) {
+    return path + ": truncated or oversized state file: " + std::to_string(found) + " bytes, expected " +
+           std::to_string(expected);
+}
+
+}  // namespace
+
+void load_state(State& state, const std::string& path) {
+    // Never read more than a state file of this model can hold: a FIFO or a device (/dev/zero) would never end,
+    // and a huge file would be read whole only to be refused. For an oversized file the header still says
+    // whether it is another model's state, the likely cause.
+    const uint64_t expected = kHeaderBytes + uint64_t(state.data.size()) * 4 + 4;
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0) {
+        if (!S_ISREG(st.st_mode)) throw_io(path + ": not a regular file");
+        if (uint64_t(st.st_size) > expected) {
+            std::vector<uint8_t> head(kHeaderBytes + 4);
+            std::ifstream f(path, std::ios::binary);
+            f.read(reinterpret_cast<char*>(head.data()), std::streamsize(head.size()));
+            check_header(state, head.data(), size_t(f.gcount()), path);
+            throw_format(size_mismatch(path, uint64_t(st.st_size), expected));
+        }
+    }
+    std::vector<uint8_t> b = read_whole_file(path);
+    deserialize_state(state, b.data(), b.size(), path);
+}
+
+void deserialize_state(State& state, const uint8_t* data, size_t size, const std::string& path) {
+    const uint64_t n = check_header(state, data, size, path);
+    const std::span<const uint8_t> b(data, size);
+    if (b.size() != kHeaderBytes + n * 4 + 4) throw_format(size_mismatch(path, b.size(), kHeaderBytes + n * 4 + 4));
     uint32_t crc = read_le<uint32_t>(b.data() + b.size() - 4);
     if (crc != crc32(b.data(), b.size() - 4)) throw_format(path + ": checksum mismatch: the state file is corrupt");
     std::memcpy(state.data.data(), b.data() + kHeaderBytes, n * 4);

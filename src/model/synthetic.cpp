@@ -1,8 +1,9 @@
 // Synthetic RWKV-7 checkpoints (see synthetic.h and docs/synthetic.md).
 //
-// Every element is drawn from a counter-based generator: bits(i) = mix64(key + (i + 1) · φ), the SplitMix64 output
-// function, with key = hash(seed, tensor index, stream). An element's value depends on nothing else, so tensors are
-// filled in parallel, in any order, with identical bytes for any thread count.
+// Every element is drawn from a counter-based generator: bits(i) = wymum(key + (i + 1) · P), the output function
+// of wyrand (one 64×64→128-bit multiply), with key = SplitMix64 hash of (seed, tensor index, stream). An element's
+// value depends on nothing else, so tensors are filled in parallel, in any order, with identical bytes for any thread
+// count.
 //
 // Normals are Irwin–Hall sums of the four 16-bit halves of one 64-bit draw (sum of 4 uniforms, rescaled to unit
 // variance): smooth, bounded at ±3.46σ, never exactly zero, and several times cheaper than Box–Muller. Every
@@ -12,18 +13,23 @@
 // one numerically: unit LN outputs, decays spread over (0.55, 1), gates and ICL rates away from saturation, logits
 // spread over a few units), with the square projections Gaussian N(0, 1/C) instead of orthogonal.
 //
-// FFN sparsity knob. ReLU²'s pre-activation is p = Kf z with z = the token-shifted LN2 output, and there is no
-// bias, so the only lever is a direction that every z shares: ln2.bias. Each layer gets a random unit direction e,
-// ln2.bias = 0.02·N(0,1) + β e, so e·z ≈ β for every token, and every row of ffn.key is shifted by −γ e:
+// FFN sparsity knob. ReLU²'s pre-activation is p = Kf z, z = the token-shifted LN2 output, with no bias term, so
+// the lever must be a direction that every z shares. As in trained models with a few "massive" channels, each
+// layer has m = 8 bias channels whose ln2.weight is small (0.05) and whose ln2.bias is large (±β/√m, β = 4): along
+// the unit vector e = ±1/√m on those channels, e·z ≈ β for every token (±1%). Every row of ffn.key is shifted by
+// −γ e, so
 //   p = K0 z − γ (e·z),    K0 ~ N(0, 1/C) independent of z  ⇒  P(p <= 0 | z) = Φ(γ (e·z) √C / |z|).
-// γ is found per layer by bisection so that the mean of Φ over LN-like random z (the model's ln2 affine and
-// ffn.x_k token shift applied to two independent LN outputs) equals the target. With γ = 0 (no target) the model
-// keeps the natural ~50%. The result is then measured directly: stored ffn.key rows times held-out z's.
+// γ is found per layer by bisection so that the mean of Φ over LN-like random z (the layer's stored ln2 affine and
+// ffn.x_k token shift applied to two LN outputs of consecutive tokens) equals the target. Consecutive LN outputs
+// are given a correlation of 0.2: the forward of these random models shows 0.07 in layer 0 rising to 0.3 in deep
+// layers (the WKV state carries context), and |z| grows with it. With no target γ = 0 and the model keeps its
+// natural ~50%. The result is then measured directly: stored ffn.key rows times held-out z's.
 #include "model/synthetic.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <numeric>
 
 #include "common/error.h"
@@ -41,19 +47,28 @@ inline uint64_t mix64(uint64_t z) {  // SplitMix64 output function (Steele, Lea,
     return z ^ (z >> 31);
 }
 
+// wyrand's output function of its state (Wang Yi, wyhash v4): the high and low halves of a 128-bit product, xored.
+inline uint64_t wymum(uint64_t a) {
+    const unsigned __int128 m = static_cast<unsigned __int128>(a) * (a ^ 0xe7037ed1a0b428dbull);
+    return uint64_t(m >> 64) ^ uint64_t(m);
+}
+
 constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ull;
+constexpr uint64_t kWyIncrement = 0xa0761d6478bd642full;
 
 // Standard deviation of the sum of four uniform integers in [0, 65535]: sqrt(4 (65536² − 1) / 12).
 constexpr float kIrwinHallScale = 1.0f / 37837.2273f;
 
 struct Stream {
     uint64_t key;
-    Stream(uint64_t seed, uint64_t tensor, uint64_t stream) : key(mix64(mix64(seed ^ kGolden) + tensor * 0x100 + stream)) {}
-    uint64_t bits(uint64_t i) const { return mix64(key + (i + 1) * kGolden); }
+    Stream(uint64_t seed, uint64_t tensor, uint64_t stream)
+        : key(mix64(mix64(seed ^ kGolden) + tensor * 0x100 + stream)) {}
+    uint64_t bits(uint64_t i) const { return wymum(key + (i + 1) * kWyIncrement); }
     // ~N(0, 1): Irwin–Hall(4), mean 0 (to 1e-5), never exactly 0.
     float normal(uint64_t i) const {
         uint64_t b = bits(i);
-        uint32_t s = uint32_t(b & 0xffff) + uint32_t((b >> 16) & 0xffff) + uint32_t((b >> 32) & 0xffff) + uint32_t(b >> 48);
+        uint32_t s =
+            uint32_t(b & 0xffff) + uint32_t((b >> 16) & 0xffff) + uint32_t((b >> 32) & 0xffff) + uint32_t(b >> 48);
         return (float(int32_t(s) - 131070) + 0.5f) * kIrwinHallScale;
     }
     // Uniform in [0, 1).
@@ -63,7 +78,9 @@ struct Stream {
 // Auxiliary streams (not tensors): their "tensor index" lies above any real one.
 constexpr uint64_t kAuxBase = uint64_t(1) << 40;
 enum AuxStream : uint64_t { kAuxDirection = 0, kAuxCalibration = 1, kAuxHeldOut = 2, kAuxPermutation = 3 };
-uint64_t aux_index(AuxStream which, int layer) { return kAuxBase + uint64_t(which) * (uint64_t(1) << 20) + layer; }
+uint64_t aux_index(AuxStream which, int layer) {
+    return kAuxBase + uint64_t(which) * (uint64_t(1) << 20) + layer;
+}
 
 // ---- dtype conversion
 
@@ -88,16 +105,21 @@ inline uint16_t f32_to_f16(float f) {  // round to nearest even; overflow -> inf
 
 inline float to_float(const void* p, DType t, int64_t i) {
     switch (t) {
-        case DType::F32: return static_cast<const float*>(p)[i];
-        case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
-        case DType::BF16: return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
+        case DType::F32:
+            return static_cast<const float*>(p)[i];
+        case DType::F16:
+            return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
+        case DType::BF16:
+            return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
     }
     return 0;
 }
 
 void store_floats(const float* src, void* dst, DType t, int64_t n) {
     switch (t) {
-        case DType::F32: std::memcpy(dst, src, size_t(n) * 4); return;
+        case DType::F32:
+            std::memcpy(dst, src, size_t(n) * 4);
+            return;
         case DType::F16:
             for (int64_t i = 0; i < n; i++) static_cast<uint16_t*>(dst)[i] = f32_to_f16(src[i]);
             return;
@@ -116,13 +138,14 @@ struct Preset {
 
 // rwkv7.md §7 (7.2B and 13.3B LoRA widths from the PEFT formula, which reproduces every verified width).
 constexpr Preset kPresets[] = {
-    {"tiny", 2, 128, 256, 256, 16, 16, 8, 32},  // tools/reference/make_fixtures.py
-    {"0.1b", 12, 768, 3072, 65536, 64, 64, 32, 128},
-    {"0.4b", 24, 1024, 4096, 65536, 64, 64, 32, 128},
-    {"1.5b", 24, 2048, 8192, 65536, 96, 96, 64, 256},
-    {"2.9b", 32, 2560, 10240, 65536, 96, 96, 64, 320},
-    {"7.2b", 32, 4096, 16384, 65536, 128, 128, 96, 480},
-    {"13.3b", 61, 4096, 16384, 65536, 128, 128, 96, 480},
+    // name     L   C     F      V      Dw   Da   Dv  Dg
+    {"tiny", 2, 128, 256, 256, 16, 16, 8, 32},             // tools/reference/make_fixtures.py (F = 2C, V = 256)
+    {"0.1b", 12, 768, 3072, 65536, 64, 64, 32, 128},       //
+    {"0.4b", 24, 1024, 4096, 65536, 64, 64, 32, 128},      //
+    {"1.5b", 24, 2048, 8192, 65536, 96, 96, 64, 256},      //
+    {"2.9b", 32, 2560, 10240, 65536, 96, 96, 64, 320},     //
+    {"7.2b", 32, 4096, 16384, 65536, 128, 128, 96, 480},   // LoRA widths predicted (rwkv7.md §7)
+    {"13.3b", 61, 4096, 16384, 65536, 128, 128, 96, 480},  // LoRA widths predicted
 };
 
 const Preset& find_preset(const std::string& name) {
@@ -137,15 +160,20 @@ const Preset& find_preset(const std::string& name) {
 
 // ---- the generation plan
 
-constexpr double kLn2BiasNorm = 4.0;  // β: |shared component of ln2.bias| (see the header comment)
+constexpr double kLn2BiasNorm = 4.0;         // β: |shared component of ln2.bias| (see the header comment)
+constexpr int kBiasChannels = 8;             // m: channels carrying it
+constexpr float kBiasChannelWeight = 0.05f;  // their ln2.weight
+constexpr double kShiftCorrelation = 0.2;    // assumed correlation of consecutive tokens' LN2 outputs
 
 enum class Family {
     Normal,     // mean + std · N
     Uniform,    // U(lo, hi)
     Decay,      // w0: U(-6, 2.5) + 0.2 N, decays from ~0.9985 to ~0.57
+    Ln2Weight,  // 1 + 0.05 N, or 0.05 (1 + 0.05 N) on the layer's bias channels
     Ln2Bias,    // 0.02 N + β e_l
     FfnKey,     // N / √C − γ_l e_l[c]
     Head,       // (0.85 ê[π(v)] + N) / √C, ê = standardised emb row
+    Centered,   // std · (N − row mean): ffn.value, so that the mean of ReLU² adds no token-independent vector
 };
 
 struct Plan {
@@ -158,12 +186,12 @@ struct Plan {
 
 class Builder {
   public:
-    Builder(const ModelConfig& c) : c_(c) {}
+    explicit Builder(const ModelConfig& c) : c_(c) {}
 
     std::vector<Plan> plans;
 
-    void normal(const std::string& name, std::vector<int64_t> shape, double mean, double std, int layer = -1) {
-        plans.push_back({name, std::move(shape), Family::Normal, float(mean), float(std), layer});
+    void normal(const std::string& name, std::vector<int64_t> shape, double mean, double std) {
+        plans.push_back({name, std::move(shape), Family::Normal, float(mean), float(std)});
     }
     void uniform(const std::string& name, std::vector<int64_t> shape, double lo, double hi) {
         plans.push_back({name, std::move(shape), Family::Uniform, float(lo), float(hi)});
@@ -183,7 +211,7 @@ class Builder {
             const std::string p = "blocks." + std::to_string(l) + ".", a = p + "att.", f = p + "ffn.";
             normal(p + "ln1.weight", {C}, 1, 0.05);
             normal(p + "ln1.bias", {C}, 0, 0.02);
-            normal(p + "ln2.weight", {C}, 1, 0.05);
+            special(p + "ln2.weight", {C}, Family::Ln2Weight, l);
             special(p + "ln2.bias", {C}, Family::Ln2Bias, l);
             if (l == 0) {
                 normal(p + "ln0.weight", {C}, 1, 0.05);
@@ -211,7 +239,7 @@ class Builder {
             normal(a + "ln_x.bias", {C}, 0, 0.02);
             uniform(f + "x_k", vec, 0.05, 0.95);
             special(f + "key.weight", {F, C}, Family::FfnKey, l);
-            normal(f + "value.weight", {C, F}, 0, 0.7 / std::sqrt(double(F)));
+            plans.push_back({f + "value.weight", {C, F}, Family::Centered, 0, float(0.7 / std::sqrt(double(F)))});
         }
         normal("ln_out.weight", {C}, 1, 0.05);
         normal("ln_out.bias", {C}, 0, 0.02);
@@ -235,40 +263,41 @@ void parallel(ThreadPool* pool, int64_t n, int64_t grain, const std::function<vo
         fn(0, n);
 }
 
-// A unit vector per layer: the direction shared by ln2.bias and the ffn.key shift.
-std::vector<float> unit_direction(uint64_t seed, int layer, int64_t C) {
-    Stream s(seed, aux_index(kAuxDirection, layer), 0);
-    std::vector<float> e(C);
-    double norm = 0;
-    for (int64_t c = 0; c < C; c++) {
-        e[c] = s.normal(c);
-        norm += double(e[c]) * e[c];
+// The layer's bias direction e: ±1/√m on m distinct channels, 0 elsewhere.
+std::vector<float> bias_direction(uint64_t seed, int layer, int64_t C) {
+    const Stream s(seed, aux_index(kAuxDirection, layer), 0);
+    const int m = int(std::min<int64_t>(kBiasChannels, C));
+    std::vector<float> e(C, 0.0f);
+    for (uint64_t i = 0, placed = 0; placed < uint64_t(m); i++) {
+        const uint64_t b = s.bits(i);
+        float& slot = e[(b >> 1) % uint64_t(C)];
+        if (slot != 0) continue;
+        slot = float((b & 1) ? 1.0 : -1.0) / std::sqrt(float(m));
+        placed++;
     }
-    for (float& v : e) v = float(v / std::sqrt(norm));
     return e;
 }
 
-// Tensor data read back as fp32 (the stored, rounded values).
-std::vector<float> read_f32(const TensorView& t) {
-    std::vector<float> out(t.numel());
-    for (int64_t i = 0; i < t.numel(); i++) out[i] = to_float(t.data, t.dtype, i);
-    return out;
-}
-
-// `count` channel-mix inputs z = u + (u' − u) ⊙ x_k with u, u' two independent LN outputs (unit-variance rows with
-// the layer's ln2 affine): what the FFN sees for a token after the first. Row-major [count, C].
+// `count` channel-mix inputs z = u + (u' − u) ⊙ x_k, where u' (previous token) and u are LN outputs of
+// standard normal rows correlated by kShiftCorrelation, with the layer's ln2 affine: what the FFN sees for a token
+// after the first. Row-major [count, C].
 std::vector<float> ln_like_inputs(const Stream& s, int count, const std::vector<float>& w, const std::vector<float>& b,
                                   const std::vector<float>& mu) {
     const int64_t C = int64_t(w.size());
+    const float rho = float(kShiftCorrelation), rho_c = float(std::sqrt(1.0 - kShiftCorrelation * kShiftCorrelation));
     std::vector<float> z(size_t(count) * C), u(2 * C);
     for (int k = 0; k < count; k++) {
         for (int j = 0; j < 2; j++) {
             float* x = u.data() + j * C;
-            double sum = 0, sq = 0;
             for (int64_t c = 0; c < C; c++) {
-                x[c] = s.normal((uint64_t(k) * 2 + j) * C + c);
-                sum += x[c];
+                const float n = s.normal((uint64_t(k) * 2 + j) * C + c);
+                x[c] = j == 0 ? n : rho * u[c] + rho_c * n;
             }
+        }
+        for (int j = 0; j < 2; j++) {  // LN, then the affine
+            float* x = u.data() + j * C;
+            double sum = 0, sq = 0;
+            for (int64_t c = 0; c < C; c++) sum += x[c];
             const double mean = sum / C;
             for (int64_t c = 0; c < C; c++) sq += (x[c] - mean) * (x[c] - mean);
             const double inv = 1.0 / std::sqrt(sq / C + 1e-5);
@@ -333,7 +362,9 @@ double measure_layer_sparsity(uint64_t seed, int layer, const TensorView& key, c
     return double(nonpos) / (double(rows) * kSamples);
 }
 
-int64_t gcd64(int64_t a, int64_t b) { return b == 0 ? a : gcd64(b, a % b); }
+int64_t gcd64(int64_t a, int64_t b) {
+    return b == 0 ? a : gcd64(b, a % b);
+}
 
 }  // namespace
 
@@ -364,14 +395,11 @@ ModelConfig synthetic_config(const std::string& preset) {
 
 int64_t checkpoint_param_count(const ModelConfig& c) {
     const int64_t C = c.n_embd, L = c.n_layer;
-    int64_t n = 2 * int64_t(c.n_vocab) * C;                          // emb, head
-    n += 2 * C + 2 * C;                                              // ln0, ln_out
-    int64_t layer = 4 * C * C + 2 * C * c.n_ffn;                     // R, K, V, O; ffn key, value
-    layer += 2 * C * (int64_t(c.d_decay) + c.d_aaa + c.d_gate);      // w1/w2, a1/a2, g1/g2
-    layer += 4 * C + 6 * C + 2 * C + C + 2 * C + C + 2 * C + C;      // ln1, ln2, x_*, w0 a0, r_k, k_k k_a, ffn.x_k
-                                                                     // ... ln_x, and (below) the value residual
-    n += L * layer + (L - 1) * (2 * C * int64_t(c.d_value) + C);     // v1/v2/v0 in layers >= 1
-    return n;
+    const int64_t lora = 2 * C * (int64_t(c.d_decay) + c.d_aaa + c.d_gate);  // w1/w2, a1/a2, g1/g2
+    const int64_t vectors = 18 * C;  // ln1, ln2, x_r..x_g, w0, a0, r_k, k_k, k_a, ln_x, ffn.x_k
+    const int64_t layer = 4 * C * C + 2 * C * int64_t(c.n_ffn) + lora + vectors;
+    const int64_t value_residual = 2 * C * int64_t(c.d_value) + C;                     // v1, v2, v0: layers >= 1 only
+    return 2 * int64_t(c.n_vocab) * C + 4 * C + L * layer + (L - 1) * value_residual;  // + emb, head, ln0, ln_out
 }
 
 void convert_floats(const void* src, DType src_type, void* dst, DType dst_type, int64_t n) {
@@ -390,27 +418,27 @@ void convert_floats(const void* src, DType src_type, void* dst, DType dst_type, 
 
 std::unique_ptr<Checkpoint> make_synthetic_checkpoint(const SyntheticSpec& spec, ThreadPool* pool,
                                                       double* achieved_sparsity) {
-    ModelConfig c = synthetic_config(spec.preset);
-    const bool tiny = c.n_vocab == 256;
-    if (spec.n_vocab > 0 && !(tiny && spec.n_vocab == 65536)) c.n_vocab = spec.n_vocab;
-    if (c.n_vocab > (1 << 24)) throw_invalid("synthetic model: vocabulary of " + std::to_string(c.n_vocab) + " rows is too large");
-    const bool sparse = spec.ffn_sparsity >= 0;
-    if (sparse && !(spec.ffn_sparsity <= 0.99f))
+    const Preset& preset = find_preset(spec.preset);
+    ModelConfig c = synthetic_config(preset.name);
+    if (spec.n_vocab > 0) c.n_vocab = spec.n_vocab;
+    if (c.n_vocab > (1 << 24))
+        throw_invalid("synthetic model: vocabulary of " + std::to_string(c.n_vocab) + " rows is too large");
+    const bool sparse = !(spec.ffn_sparsity < 0);  // NaN counts as a (bad) target
+    if (sparse && !(spec.ffn_sparsity >= 0 && spec.ffn_sparsity <= 0.99f))
         throw_invalid("synthetic model: FFN sparsity " + std::to_string(spec.ffn_sparsity) +
-                      " is outside [0, 0.99] (negative for the natural ~0.5)");
+                      " is outside [0, 0.99] (use a negative value for the natural ~0.5)");
 
     Builder builder(c);
     builder.build();
-    auto ckpt = std::make_unique<Checkpoint>("synthetic:" + find_preset(spec.preset).name == std::string()
-                                                 ? std::string()
-                                                 : "synthetic:" + std::string(find_preset(spec.preset).name),
-                                             CheckpointFormat::Safetensors, nullptr);
+    const std::vector<Plan>& plans = builder.plans;
+    auto ckpt =
+        std::make_unique<Checkpoint>("synthetic:" + std::string(preset.name), CheckpointFormat::Safetensors, nullptr);
     const int64_t C = c.n_embd, V = c.n_vocab;
     const uint64_t seed = spec.seed;
     const DType dt = spec.dtype;
 
     std::vector<std::vector<float>> dirs(c.n_layer);
-    for (int l = 0; l < c.n_layer; l++) dirs[l] = unit_direction(seed, l, C);
+    for (int l = 0; l < c.n_layer; l++) dirs[l] = bias_direction(seed, l, C);
     std::vector<float> gamma(c.n_layer, 0.0f);
 
     // Permutation of the vocabulary for the head's tie to the embedding: v -> (m v + s) mod V, gcd(m, V) = 1.
@@ -419,80 +447,126 @@ std::unique_ptr<Checkpoint> make_synthetic_checkpoint(const SyntheticSpec& spec,
     while (gcd64(perm_mul, V) != 1) perm_mul += 2;
     const int64_t perm_add = int64_t(perm_stream.bits(1) % uint64_t(V));
 
-    std::vector<void*> buffers(builder.plans.size());
-    for (size_t ti = 0; ti < builder.plans.size(); ti++)
-        buffers[ti] = ckpt->own(size_t(numel_of(builder.plans[ti].shape)) * dtype_size(dt));
-    const TensorView* emb = nullptr;
-
-    auto generate = [&](size_t ti) {
-        const Plan& p = builder.plans[ti];
-        const int64_t n = numel_of(p.shape), cols = p.shape.back(), rows = n / cols;
-        const Stream s(seed, ti, 0), s2(seed, ti, 1);
-        void* dst = buffers[ti];
+    std::vector<TensorView> views(plans.size());
+    for (size_t ti = 0; ti < plans.size(); ti++) {
+        views[ti].name = plans[ti].name;
+        views[ti].dtype = dt;
+        views[ti].shape = plans[ti].shape;
+        views[ti].data = ckpt->own(size_t(numel_of(plans[ti].shape)) * dtype_size(dt));
+    }
+    auto index_of = [&](const std::string& name) {
+        for (size_t i = 0; i < plans.size(); i++)
+            if (plans[i].name == name) return i;
+        throw_invalid("synthetic model: internal error, no tensor " + name);
+    };
+    // The fp32 values of row r of tensor ti (a function of seed, ti and the element index only), into buf[cols];
+    // every dtype stores these values rounded.
+    const float rC = float(1.0 / std::sqrt(double(C)));
+    const size_t emb_index = index_of("emb.weight");
+    std::function<void(size_t, int64_t, float*)> row_values = [&](size_t ti, int64_t r, float* buf) {
+        const Plan& p = plans[ti];
+        const int64_t cols = p.shape.back();
+        const uint64_t base = uint64_t(r) * cols;
+        const Stream s(seed, ti, 0);
         const float* e = p.layer >= 0 ? dirs[p.layer].data() : nullptr;
-        const float g = p.layer >= 0 ? gamma[p.layer] : 0.0f;
-        const float rC = float(1.0 / std::sqrt(double(C)));
+        switch (p.family) {
+            case Family::Normal:
+                for (int64_t j = 0; j < cols; j++) buf[j] = p.a + p.b * s.normal(base + j);
+                break;
+            case Family::Centered: {
+                double sum = 0;
+                for (int64_t j = 0; j < cols; j++) sum += buf[j] = s.normal(base + j);
+                const float mean = float(sum / cols);
+                for (int64_t j = 0; j < cols; j++) buf[j] = p.b * (buf[j] - mean);
+                break;
+            }
+            case Family::Uniform:
+                for (int64_t j = 0; j < cols; j++) buf[j] = p.a + (p.b - p.a) * s.uniform(base + j);
+                break;
+            case Family::Decay: {
+                const Stream s2(seed, ti, 1);
+                for (int64_t j = 0; j < cols; j++)
+                    buf[j] = -6.0f + 8.5f * s.uniform(base + j) + 0.2f * s2.normal(base + j);
+                break;
+            }
+            case Family::Ln2Weight:
+                for (int64_t j = 0; j < cols; j++)
+                    buf[j] = (e[j] != 0 ? kBiasChannelWeight : 1.0f) * (1.0f + 0.05f * s.normal(base + j));
+                break;
+            case Family::Ln2Bias:
+                for (int64_t j = 0; j < cols; j++) buf[j] = 0.02f * s.normal(base + j) + float(kLn2BiasNorm) * e[j];
+                break;
+            case Family::FfnKey: {
+                const float g = gamma[p.layer];
+                for (int64_t j = 0; j < cols; j++) buf[j] = rC * s.normal(base + j) - g * e[j];
+                break;
+            }
+            case Family::Head: {
+                // ê: embedding row π(r), standardised as LN0 would make it.
+                thread_local std::vector<float> src;
+                src.resize(cols);
+                row_values(emb_index, (perm_mul * r + perm_add) % V, src.data());
+                double sum = 0, sq = 0;
+                for (int64_t j = 0; j < cols; j++) sum += src[j];
+                const double mean = sum / cols;
+                for (int64_t j = 0; j < cols; j++) sq += (src[j] - mean) * (src[j] - mean);
+                const float inv = float(1.0 / std::sqrt(sq / cols + 1e-12)), m = float(mean);
+                for (int64_t j = 0; j < cols; j++) buf[j] = rC * (0.85f * (src[j] - m) * inv + s.normal(base + j));
+                break;
+            }
+        }
+    };
+    auto generate = [&](size_t ti) {
+        const int64_t n = numel_of(plans[ti].shape), cols = plans[ti].shape.back(), rows = n / cols;
+        uint8_t* dst = static_cast<uint8_t*>(const_cast<void*>(views[ti].data));
         const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / cols);
         parallel(pool, rows, grain, [&](int64_t r0, int64_t r1) {
-            std::vector<float> buf(cols), src;
+            std::vector<float> buf(cols);
             for (int64_t r = r0; r < r1; r++) {
-                const uint64_t base = uint64_t(r) * cols;
-                switch (p.family) {
-                    case Family::Normal:
-                        for (int64_t j = 0; j < cols; j++) buf[j] = p.a + p.b * s.normal(base + j);
-                        break;
-                    case Family::Uniform:
-                        for (int64_t j = 0; j < cols; j++) buf[j] = p.a + (p.b - p.a) * s.uniform(base + j);
-                        break;
-                    case Family::Decay:
-                        for (int64_t j = 0; j < cols; j++)
-                            buf[j] = -6.0f + 8.5f * s.uniform(base + j) + 0.2f * s2.normal(base + j);
-                        break;
-                    case Family::Ln2Bias:
-                        for (int64_t j = 0; j < cols; j++)
-                            buf[j] = 0.02f * s.normal(base + j) + float(kLn2BiasNorm) * e[j];
-                        break;
-                    case Family::FfnKey:
-                        for (int64_t j = 0; j < cols; j++) buf[j] = rC * s.normal(base + j) - g * e[j];
-                        break;
-                    case Family::Head: {
-                        // ê: the (stored) embedding row π(r), standardised, as LN0 would make it.
-                        const int64_t src_row = (perm_mul * r + perm_add) % V;
-                        src.resize(cols);
-                        double sum = 0, sq = 0;
-                        for (int64_t j = 0; j < cols; j++) {
-                            src[j] = to_float(emb->data, emb->dtype, src_row * cols + j);
-                            sum += src[j];
-                        }
-                        const double mean = sum / cols;
-                        for (int64_t j = 0; j < cols; j++) sq += (src[j] - mean) * (src[j] - mean);
-                        const float inv = float(1.0 / std::sqrt(sq / cols + 1e-12));
-                        for (int64_t j = 0; j < cols; j++)
-                            buf[j] = rC * (0.85f * (src[j] - float(mean)) * inv + s.normal(base + j));
-                        break;
-                    }
-                }
-                store_floats(buf.data(), static_cast<uint8_t*>(dst) + size_t(base) * dtype_size(dt), dt, cols);
+                row_values(ti, r, buf.data());
+                store_floats(buf.data(), dst + size_t(r * cols) * dtype_size(dt), dt, cols);
             }
         });
-        ckpt->add(TensorView{p.name, dt, p.shape, dst});
-        if (p.name == "emb.weight") emb = &ckpt->tensors().back();
+    };
+    auto f32_vector = [&](const std::string& name) {  // a [C] or [1, 1, C] tensor's fp32 values
+        std::vector<float> v(C);
+        row_values(index_of(name), 0, v.data());
+        return v;
     };
 
-    // Everything but ffn.key first: the shifts depend on the stored ln2 and ffn.x_k vectors. The checkpoint lists
-    // tensors in plan order, so ffn.key views are added in place afterwards.
-    // (add() appends; to keep plan order, generate in plan order and fill ffn.key data in a second pass.)
-    std::vector<size_t> key_index(c.n_layer);
-    auto find_plan = [&](const std::string& name) {
-        for (size_t i = 0; i < builder.plans.size(); i++)
-            if (builder.plans[i].name == name) return i;
-        return size_t(-1);
+    // Everything but ffn.key first, then the per-layer shifts, which depend on the ln2 and ffn.x_k vectors, then
+    // ffn.key.
+    for (size_t ti = 0; ti < plans.size(); ti++)
+        if (plans[ti].family != Family::FfnKey) generate(ti);
+    struct LayerInputs {
+        std::vector<float> w, b, mu;
     };
-    (void)find_plan;
-    (void)key_index;
-    (void)generate;
-    (void)sparse;
-    if (achieved_sparsity) *achieved_sparsity = 0;
+    std::vector<LayerInputs> inputs(c.n_layer);
+    for (int l = 0; l < c.n_layer; l++) {
+        const std::string p = "blocks." + std::to_string(l) + ".";
+        inputs[l] = {f32_vector(p + "ln2.weight"), f32_vector(p + "ln2.bias"), f32_vector(p + "ffn.x_k")};
+    }
+    if (sparse) {
+        parallel(pool, c.n_layer, 1, [&](int64_t l0, int64_t l1) {
+            for (int64_t l = l0; l < l1; l++)
+                gamma[l] =
+                    calibrate_shift(seed, int(l), dirs[l], inputs[l].w, inputs[l].b, inputs[l].mu, spec.ffn_sparsity);
+        });
+    }
+    for (size_t ti = 0; ti < plans.size(); ti++)
+        if (plans[ti].family == Family::FfnKey) generate(ti);
+
+    if (achieved_sparsity) {
+        std::vector<double> per_layer(c.n_layer);
+        parallel(pool, c.n_layer, 1, [&](int64_t l0, int64_t l1) {
+            for (int64_t l = l0; l < l1; l++) {
+                const TensorView& key = views[index_of("blocks." + std::to_string(l) + ".ffn.key.weight")];
+                per_layer[l] = measure_layer_sparsity(seed, int(l), key, inputs[l].w, inputs[l].b, inputs[l].mu);
+            }
+        });
+        *achieved_sparsity = std::accumulate(per_layer.begin(), per_layer.end(), 0.0) / c.n_layer;
+    }
+    for (TensorView& v : views) ckpt->add(std::move(v));
     return ckpt;
 }
 

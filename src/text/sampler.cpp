@@ -1,12 +1,19 @@
-// Sampler: see sampler.h for the API and docs/sampling.md for the exact semantics implemented here.
+// Sampler: see sampler.h for the API and docs/sampling.md for the exact rules implemented here.
 //
-// Selection, in the words of the reference (ChatRWKV utils.py sample_logits), is "sort all V
-// probabilities, cumulative-sum them, cut". This file gets the same answer without sorting V = 65536
-// floats: a histogram of the weights by their top float bits bounds how deep the cut can go, only the
-// tokens above that bound are gathered and sorted, and the cumulative sum runs over exactly the same
-// prefix of the same order as a full sort would, so the cut (and hence the token) is bit-identical.
-// When the bound turns out too shallow (it never should, it has a 1e-6 safety margin), the code falls
-// back to gathering everything.
+// The reference (ChatRWKV utils.py sample_logits) sorts all V probabilities, cumulative-sums them and
+// cuts. Sorting V = 65536 floats per token costs milliseconds; this file gets the bit-identical answer
+// from a short prefix of that order:
+//   1. max pass (vector) -> weights w = exp(l - max) in [0, 1] and Z = sum w (vector; AVX2 when present);
+//   2. candidates = ids with w >= a lower bound on the top-p cutoff, (1 - top_p) Z / V (and >= min_p),
+//      found with a vector compare that skips blocks of 16;
+//   3. when there are many, a histogram of the candidates by the top bits of w tightens the bound to
+//      the highest bin whose cumulative lower-bound mass already reaches top_p Z (or holds top_k);
+//   4. the survivors of that threshold are ordered by (w desc, id asc) (radix or std::sort) and the
+//      cumulative sum runs over them: it is the same prefix of the same order as the full sort's, so
+//      the same sums, the same cutoff and the same survivors;
+//   5. the multinomial draw runs over the survivors in id order (docs/sampling.md, "Draw").
+// The bounds carry a safety margin; were one ever too tight, step 4 would not reach top_p Z and the
+// code falls back to all tokens >= min_p (tested by building with -DRWKV_SAMPLER_MASS_MARGIN=-0.3).
 #include "text/sampler.h"
 
 #include <algorithm>
@@ -22,11 +29,6 @@
 #endif
 
 #include "common/error.h"
-
-// 32-byte vectors cross only always-inline helpers, inside the AVX2 path: no ABI is involved.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
 
 namespace rwkv {
 
@@ -44,7 +46,11 @@ constexpr int kRadixMinCandidates = 512;      // more: radix sort instead of std
 // The bin bound is a lower bound on the true mass; the sorted cumulative sum differs from it only by
 // double rounding (~1e-12 relative for V = 65536), so this margin makes the fallback unreachable in
 // practice while keeping it correct when it is reached.
+#ifdef RWKV_SAMPLER_MASS_MARGIN  // a negative margin forces the fallback (a developer check)
+constexpr double kMassMargin = RWKV_SAMPLER_MASS_MARGIN;
+#else
 constexpr double kMassMargin = 1e-6;
+#endif
 
 std::string fmt(double v) {
     char buf[64];
@@ -63,7 +69,7 @@ constexpr float kLn2Lo = -2.12194440e-4f;  // ln 2 - kLn2Hi
 constexpr float kExpFloor = -87.0f;        // below: weight 0 (e^-87 = 1.6e-38, near FLT_MIN)
 
 template <typename F>
-[[gnu::always_inline]] inline F exp_poly(F r) {  // e^r for |r| <= ln2 / 2
+[[gnu::always_inline]] inline void exp_poly(const F& r, F* out) {  // e^r for |r| <= ln2 / 2
     const F z = r * r;
     F p = r * 1.9875691500e-4f;
     p = p + 1.3981999507e-3f;
@@ -78,11 +84,11 @@ template <typename F>
     p = p * z;
     p = p + r;
     p = p + 1.0f;
-    return p;
+    *out = p;
 }
 
 template <typename F>
-[[gnu::always_inline]] inline F exp_reduce(F x, F* kf_out) {  // x = k ln2 + r; returns r, stores k (as a float)
+[[gnu::always_inline]] inline void exp_reduce(const F& x, F* r_out, F* kf_out) {  // x = k ln2 + r, k as a float
     const F t = x * kLog2e;
     const F tr = t + kRound;
     const F kf = tr - kRound;  // round(x / ln 2), in [-126, 0]
@@ -90,21 +96,21 @@ template <typename F>
     const F r1 = x - a;
     const F b = kf * kLn2Lo;
     *kf_out = kf;
-    return r1 - b;
+    *r_out = r1 - b;
 }
 
 inline float exp_np(float d) {
     const float x = d < kExpFloor ? kExpFloor : d;  // -inf too; the result is replaced by 0 below
-    float kf;
-    const float r = exp_reduce(x, &kf);
-    const float p = exp_poly(r);
+    float r, kf, p;
+    exp_reduce(x, &r, &kf);
+    exp_poly(r, &p);
     const int k = static_cast<int>(kf);
     const float scale = std::bit_cast<float>(static_cast<uint32_t>(k + 127) << 23);  // 2^k, k >= -126
     const float y = p * scale;
     return d < kExpFloor ? 0.0f : y;
 }
 
-#if defined(__GNUC__)
+#if defined(__GNUC__) && !defined(RWKV_SAMPLER_NO_SIMD)
 // 4 float lanes: one SSE2 / NEON register, the baseline of every 64-bit target.
 #define RWKV_SAMPLER_SIMD 1
 typedef float V4f __attribute__((vector_size(16)));
@@ -115,9 +121,15 @@ inline V4f load4(const float* p) {
     std::memcpy(&v, p, sizeof(v));
     return v;
 }
-inline void store4(float* p, V4f v) { std::memcpy(p, &v, sizeof(v)); }
-inline V4f splat4(float x) { return V4f{x, x, x, x}; }
-inline V4f select4(V4i mask, V4f a, V4f b) { return (V4f)((mask & (V4i)a) | (~mask & (V4i)b)); }
+inline void store4(float* p, V4f v) {
+    std::memcpy(p, &v, sizeof(v));
+}
+inline V4f splat4(float x) {
+    return V4f{x, x, x, x};
+}
+inline V4f select4(V4i mask, V4f a, V4f b) {
+    return (V4f)((mask & (V4i)a) | (~mask & (V4i)b));
+}
 inline bool any4(V4i mask) {
 #if defined(__SSE2__)
     return _mm_movemask_ps((__m128)mask) != 0;
@@ -129,9 +141,9 @@ inline bool any4(V4i mask) {
 inline V4f exp_np4(V4f d) {
     const V4i below = d < kExpFloor;
     const V4f x = select4(below, splat4(kExpFloor), d);
-    V4f kf;
-    const V4f r = exp_reduce(x, &kf);
-    const V4f p = exp_poly(r);
+    V4f r, kf, p;
+    exp_reduce(x, &r, &kf);
+    exp_poly(r, &p);
     const V4i k = __builtin_convertvector(kf, V4i);
     const V4f scale = (V4f)((k + 127) << 23);
     const V4f y = p * scale;
@@ -155,9 +167,11 @@ inline float min_cutoff_bound(float top_p, double z, int n) {
     return static_cast<float>(std::max(bound, 0.0));
 }
 
-inline float lower_bound_of_bin(int bin) { return std::bit_cast<float>(static_cast<uint32_t>(bin) << kHistogramShift); }
+inline float lower_bound_of_bin(int bin) {
+    return std::bit_cast<float>(static_cast<uint32_t>(bin) << kHistogramShift);
+}
 
-#if defined(RWKV_SAMPLER_SIMD) && defined(__x86_64__)
+#if defined(RWKV_SAMPLER_SIMD) && defined(__x86_64__) && !defined(RWKV_SAMPLER_NO_AVX2)
 // The same weights 8 lanes at a time where the CPU has AVX2 (chosen at run time). AVX2 without FMA: the
 // same IEEE operations as exp_np4, so the same bits; lane j of the vector is lane j of the sum.
 #define RWKV_SAMPLER_AVX2 1
@@ -177,9 +191,9 @@ typedef double V4d __attribute__((vector_size(32)));
         const V8f d = l - m8;
         const V8i below = d < floor8;
         const V8f x = (V8f)((below & (V8i)floor8) | (~below & (V8i)d));
-        V8f kf;
-        const V8f r = exp_reduce(x, &kf);
-        const V8f p = exp_poly(r);
+        V8f r, kf, p;
+        exp_reduce(x, &r, &kf);
+        exp_poly(r, &p);
         const V8i k = __builtin_convertvector(kf, V8i);
         const V8f y = p * (V8f)((k + 127) << 23);
         const V8f w8 = (V8f)(~below & (V8i)y);
@@ -199,13 +213,19 @@ typedef double V4d __attribute__((vector_size(32)));
     return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
-const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
+bool have_avx2() {
+    static const bool have = [] {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") != 0;
+    }();
+    return have;
+}
 #endif
 
 // The softmax weights; see sampler_detail::softmax_weights.
 inline double weights(const float* logits, int n, float max_logit, float* w) {
 #ifdef RWKV_SAMPLER_AVX2
-    if (kHaveAvx2) return weights_avx2(logits, n, max_logit, w);
+    if (have_avx2()) return weights_avx2(logits, n, max_logit, w);
 #endif
     double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int i = 0;
@@ -235,7 +255,9 @@ inline double weights(const float* logits, int n, float max_logit, float* w) {
 
 namespace sampler_detail {
 
-float exp_nonpositive(float d) { return exp_np(d); }
+float exp_nonpositive(float d) {
+    return exp_np(d);
+}
 
 double softmax_weights(const float* logits, int n, float max_logit, float* w) {
     return weights(logits, n, max_logit, w);
@@ -249,7 +271,7 @@ float tempered_weight(float logit, float max_logit, float w, float temperature) 
 
 // ---- params and RNG ----------------------------------------------------------------------------------
 
-void validate(const SamplerParams& p) {
+void validate_sampler_params(const SamplerParams& p) {
     if (!(p.temperature >= 0.0f) || !std::isfinite(p.temperature))
         throw_invalid("sampler: temperature must be finite and >= 0, got " + fmt(p.temperature));
     if (!(p.top_p >= 0.0f && p.top_p <= 1.0f)) throw_invalid("sampler: top_p must be in [0, 1], got " + fmt(p.top_p));
@@ -289,21 +311,22 @@ uint64_t Rng::next_u64() {  // xoshiro256**
 // ---- Sampler -----------------------------------------------------------------------------------------
 
 Sampler::Sampler(const SamplerParams& params, int n_vocab) : params_(params), n_vocab_(n_vocab), rng_(params.seed) {
-    validate(params);
+    validate_sampler_params(params);
     if (n_vocab <= 0) throw_invalid("sampler: n_vocab must be > 0, got " + std::to_string(n_vocab));
     occurrence_.assign(n_vocab, 0.0);
     seen_.assign(n_vocab, 0);
-    seen_ids_.reserve(std::min(n_vocab, 4096));
+    seen_ids_.reserve(n_vocab);
     w_.resize(n_vocab);
     q_.resize(n_vocab);
     candidates_.resize(n_vocab);
     radix_tmp_.resize(n_vocab);
     histogram_.resize(2 * kHistogramBins);
     block_sums_.resize((n_vocab + 7) / 8);
+    bitmap_.assign((n_vocab + 63) / 64, 0);
 }
 
 void Sampler::set_params(const SamplerParams& params) {
-    validate(params);
+    validate_sampler_params(params);
     const bool new_seed = params.seed != params_.seed;
     params_ = params;
     if (new_seed) rng_.reseed(params.seed);
@@ -447,8 +470,8 @@ int Sampler::gather(float threshold) {
 #ifdef RWKV_SAMPLER_SIMD
     const V4f t4 = splat4(threshold);
     for (; i + 16 <= n; i += 16) {
-        const V4i any = (load4(w + i) >= t4) | (load4(w + i + 4) >= t4) | (load4(w + i + 8) >= t4) |
-                        (load4(w + i + 12) >= t4);
+        const V4i any =
+            (load4(w + i) >= t4) | (load4(w + i + 4) >= t4) | (load4(w + i + 8) >= t4) | (load4(w + i + 12) >= t4);
         if (!any4(any)) continue;
         for (int j = i; j < i + 16; ++j) {  // branch-free compaction
             c[count] = j;
@@ -482,16 +505,16 @@ int Sampler::find_survivors(double z) {
         // A second bound from a histogram of the candidates by their top float bits: walk it from the
         // top until the bins seen must hold the nucleus (by a lower bound on their mass), or top_k
         // tokens, then keep only the candidates at or above that bin.
-        if (n_candidates > kHistogramMinCandidates) {
+        if (attempt == 0 && n_candidates > kHistogramMinCandidates) {
             uint32_t* h = histogram_.data();
             uint32_t* h2 = histogram_.data() + kHistogramBins;  // two tables halve store-to-load chains
             std::fill(h, h + 2 * kHistogramBins, 0u);
-            int j = 0;
-            for (; j + 2 <= n_candidates; j += 2) {
-                ++h[std::bit_cast<uint32_t>(w[c[j]]) >> kHistogramShift];
-                ++h2[std::bit_cast<uint32_t>(w[c[j + 1]]) >> kHistogramShift];
+            int pair = 0;
+            for (; pair + 2 <= n_candidates; pair += 2) {
+                ++h[std::bit_cast<uint32_t>(w[c[pair]]) >> kHistogramShift];
+                ++h2[std::bit_cast<uint32_t>(w[c[pair + 1]]) >> kHistogramShift];
             }
-            if (j < n_candidates) ++h[std::bit_cast<uint32_t>(w[c[j]]) >> kHistogramShift];
+            if (pair < n_candidates) ++h[std::bit_cast<uint32_t>(w[c[pair]]) >> kHistogramShift];
             for (int bin = 0; bin < kHistogramBins; ++bin) h[bin] += h2[bin];
             const double need = target * (1.0 + kMassMargin);
             uint64_t count = 0;
@@ -602,8 +625,16 @@ inline double block_sum(const float* q8) {
 //
 // draw_list: survivors candidates_[0, n_keep), few of them.
 int32_t Sampler::draw_list(const float* logits, float m, int n_keep, double u) {
+    // Survivors into id order through a bitmap: O(n_vocab / 64 + n_keep), no comparison sort.
     int32_t* c = candidates_.data();
-    std::sort(c, c + n_keep);
+    uint64_t* bits = bitmap_.data();
+    for (int j = 0; j < n_keep; ++j) bits[c[j] >> 6] |= uint64_t{1} << (c[j] & 63);
+    int filled = 0;
+    for (size_t word = 0; word < bitmap_.size() && filled < n_keep; ++word) {
+        for (uint64_t b = bits[word]; b != 0; b &= b - 1)
+            c[filled++] = static_cast<int32_t>(64 * word + std::countr_zero(b));
+        bits[word] = 0;
+    }
     const float t = params_.temperature;
     const float inv_t = 1.0f / t;
     for (int j = 0; j < n_keep; ++j) q_[j] = tempered(logits[c[j]], m, w_[c[j]], t, inv_t);
@@ -650,8 +681,11 @@ int32_t Sampler::draw_prefix(const float* logits, float m, float w_last, int32_t
     const float t = params_.temperature;
     const float inv_t = 1.0f / t;
     const float* w = w_.data();
-    float* q = q_.data();
-    int i = 0;
+    // Every token survives and T == 1: q is w itself.
+    const bool q_is_w = t == 1.0f && w_last == 0.0f && id_last == n - 1;
+    const float* q = q_is_w ? w : q_.data();
+    float* qo = q_.data();
+    int i = q_is_w ? n : 0;
 #ifdef RWKV_SAMPLER_SIMD
     const V4f wl = splat4(w_last), m4 = splat4(m), it4 = splat4(inv_t), zero = splat4(0.0f);
     const V4i il = {id_last, id_last, id_last, id_last};
@@ -661,12 +695,12 @@ int32_t Sampler::draw_prefix(const float* logits, float m, float w_last, int32_t
         const V4i in = (w4 > wl) | ((w4 == wl) & (ids <= il));
         V4f q4 = w4;
         if (t != 1.0f) q4 = select4(w4 > zero, exp_np4((load4(logits + i) - m4) * it4), zero);
-        store4(q + i, (V4f)(in & (V4i)q4));
+        store4(qo + i, (V4f)(in & (V4i)q4));
     }
 #endif
     for (; i < n; ++i) {
         const bool in = w[i] > w_last || (w[i] == w_last && i <= id_last);
-        q[i] = in ? tempered(logits[i], m, w[i], t, inv_t) : 0.0f;
+        qo[i] = in ? tempered(logits[i], m, w[i], t, inv_t) : 0.0f;
     }
     const int n_full = n / 8;
     for (int b = 0; b < n_full; ++b) block_sums_[b] = block_sum(q + 8 * b);

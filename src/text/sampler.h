@@ -2,9 +2,8 @@
 // (softmax -> top-p -> top-k -> min-p -> probs^(1/T) -> multinomial) with a seeded, portable RNG.
 // The exact order of operations, every tie rule and what a seed guarantees are in docs/sampling.md.
 //
-// One Sampler per sequence; not thread-safe. All buffers are allocated by the constructor:
-// sample(), accept() and reset() do not allocate (accept() may grow its list of seen ids once per
-// distinct token, up to n_vocab).
+// One Sampler per sequence; not thread-safe. All buffers are allocated by the constructor (about
+// 30 bytes per vocabulary entry): sample(), select(), accept() and reset() never allocate.
 #pragma once
 
 #include <cstdint>
@@ -17,37 +16,37 @@ namespace rwkv {
 // Defaults are CR PIPELINE_ARGS (rwkv7.md §5): T 1.0, top_p 0.85, top_k 0, presence 0.2,
 // frequency 0.2, decay 0.996. min_p is not in the reference; 0 disables it.
 struct SamplerParams {
-    float temperature = 1.0f;         // >= 0; 0 = greedy (argmax, lowest id among exact ties)
-    float top_p = 0.85f;              // [0, 1]; 1 = no nucleus cut, 0 = only the most likely token(s)
-    int top_k = 0;                    // >= 0; 0 or >= n_vocab = off
-    float min_p = 0.0f;               // [0, 1]; drop p < min_p * p_max (on the untempered distribution)
-    float presence_penalty = 0.2f;    // subtracted once from any token in the occurrence map
-    float frequency_penalty = 0.2f;   // subtracted per (decayed) occurrence
-    float penalty_decay = 0.996f;     // [0, 1]; occurrences are multiplied by this per accepted token
-    uint64_t seed = kDefaultSeed;     // any value; see Rng
+    float temperature = 1.0f;        // >= 0; 0 = greedy (argmax, lowest id among exact ties)
+    float top_p = 0.85f;             // [0, 1]; 1 = no nucleus cut, 0 = only the most likely token(s)
+    int top_k = 0;                   // >= 0; 0 or >= n_vocab = off
+    float min_p = 0.0f;              // [0, 1]; drop p < min_p * p_max (on the untempered distribution)
+    float presence_penalty = 0.2f;   // subtracted once from any token in the occurrence map
+    float frequency_penalty = 0.2f;  // subtracted per (decayed) occurrence
+    float penalty_decay = 0.996f;    // [0, 1]; occurrences are multiplied by this per accepted token
+    uint64_t seed = kDefaultSeed;    // any value; see Rng
 
     static constexpr uint64_t kDefaultSeed = 0x5EED5EED5EED5EEDull;
 };
 
 // Throws rwkv::Error (RWKV_STATUS_INVALID_ARGUMENT) naming the first bad field and its value.
-void validate(const SamplerParams& params);
+void validate_sampler_params(const SamplerParams& params);
 
 // xoshiro256** (Blackman & Vigna 2018), state seeded by four successive splitmix64 outputs of the seed.
 // Fully specified by integer arithmetic, so a seed gives the same stream on every platform and compiler.
 class Rng {
-public:
+  public:
     explicit Rng(uint64_t seed = SamplerParams::kDefaultSeed) { reseed(seed); }
     void reseed(uint64_t seed);
     uint64_t next_u64();
     // Uniform in [0, 1): the top 53 bits of next_u64() times 2^-53.
     double next_double() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
 
-private:
+  private:
     uint64_t s_[4];
 };
 
 class Sampler {
-public:
+  public:
     // n_vocab: length of every logits array passed to sample()/select(). Throws on bad params.
     Sampler(const SamplerParams& params, int n_vocab);
 
@@ -84,7 +83,7 @@ public:
     const std::vector<int32_t>& banned_tokens() const { return banned_; }
     const std::vector<std::pair<int32_t, float>>& logit_bias() const { return bias_; }
 
-private:
+  private:
     int gather(float threshold);
     int find_survivors(double z);
     void radix_order(int count);
@@ -97,15 +96,16 @@ private:
     std::vector<int32_t> banned_;
     std::vector<std::pair<int32_t, float>> bias_;
 
-    std::vector<double> occurrence_;   // (n_vocab) decayed count; meaningful where seen_ is set
-    std::vector<uint8_t> seen_;        // (n_vocab) 1 if the token is in the occurrence map
-    std::vector<int32_t> seen_ids_;    // ids in the map, in first-seen order
+    std::vector<double> occurrence_;  // (n_vocab) decayed count; meaningful where seen_ is set
+    std::vector<uint8_t> seen_;       // (n_vocab) 1 if the token is in the occurrence map
+    std::vector<int32_t> seen_ids_;   // ids in the map, in first-seen order
 
     std::vector<float> w_;             // (n_vocab) scratch: softmax weights exp(l - max), max -> 1
-    std::vector<float> q_;             // (n_vocab) scratch: tempered weights of the survivors
+    std::vector<float> q_;             // (n_vocab) scratch: tempered weights, by id or by survivor
     std::vector<int32_t> candidates_;  // (n_vocab) scratch: candidate ids, ordered by (w desc, id asc)
     std::vector<int32_t> radix_tmp_;   // (n_vocab) scratch for radix_order
     std::vector<uint32_t> histogram_;  // (2, 2048) scratch: counts by the top 13 bits of w; radix digits
+    std::vector<uint64_t> bitmap_;     // ((n_vocab + 63) / 64) scratch, all zero between calls
     std::vector<double> block_sums_;   // ((n_vocab + 7) / 8) scratch: sums of q over blocks of 8 ids
 };
 

@@ -188,3 +188,43 @@ TEST(Forward, TokenOutOfRangeIsRefusedAndStateUntouched) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Forward, BatchedDecodeEqualsSingleDecodes) {
+    rwkv::Model model(fixture("tiny-bf16.pth"), cpu_params());
+    rwkv::Context ctx(model);
+    const std::vector<int32_t> tokens = fixture_tokens();
+    const int B = 3, V = model.info().n_vocab;
+    // Three sequences with different histories, then one token each in one batched step.
+    std::vector<std::unique_ptr<rwkv::State>> batch, single;
+    for (int b = 0; b < B; b++) {
+        batch.push_back(std::make_unique<rwkv::State>(model));
+        single.push_back(std::make_unique<rwkv::State>(model));
+        std::vector<int32_t> history(tokens.begin(), tokens.begin() + 4 + 5 * b);
+        ctx.eval(*batch[b], history);
+        ctx.eval(*single[b], history);
+    }
+    std::vector<rwkv_state*> handles;
+    for (auto& s : batch) handles.push_back(s->get());
+    const std::vector<int32_t> next = {7, 200, 7};
+    for (int step = 0; step < 3; step++) {
+        std::vector<float> logits(size_t(B) * V);
+        ASSERT_EQ(rwkv_decode_batch(ctx.get(), handles.data(), next.data(), B, logits.data(), logits.size()),
+                  RWKV_STATUS_OK)
+            << rwkv_last_error_message();
+        for (int b = 0; b < B; b++) {
+            std::vector<float> one = ctx.decode(*single[b], next[b]);
+            // Every op is per row with a fixed order, so batching changes nothing, not even rounding.
+            EXPECT_TRUE(std::equal(one.begin(), one.end(), logits.begin() + size_t(b) * V)) << "seq " << b;
+            EXPECT_EQ(batch[b]->data(), single[b]->data()) << "seq " << b;
+        }
+    }
+    // The same state twice is refused before anything changes.
+    std::vector<rwkv_state*> twice = {handles[0], handles[0]};
+    const std::vector<float> before = batch[0]->data();
+    EXPECT_EQ(rwkv_decode_batch(ctx.get(), twice.data(), next.data(), 2, nullptr, 0), RWKV_STATUS_INVALID_ARGUMENT);
+    EXPECT_EQ(batch[0]->data(), before);
+}
+
+}  // namespace

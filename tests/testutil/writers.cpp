@@ -18,8 +18,12 @@ namespace {
 void le(Bytes& b, uint64_t v, int n) {
     for (int i = 0; i < n; i++) b.push_back(static_cast<uint8_t>(v >> (8 * i)));
 }
-void append(Bytes& b, const std::string& s) { b.insert(b.end(), s.begin(), s.end()); }
-void append(Bytes& b, const Bytes& s) { b.insert(b.end(), s.begin(), s.end()); }
+void append(Bytes& b, const std::string& s) {
+    b.insert(b.end(), s.begin(), s.end());
+}
+void append(Bytes& b, const Bytes& s) {
+    b.insert(b.end(), s.begin(), s.end());
+}
 
 uint32_t crc32(const Bytes& data) {
     static uint32_t table[256];
@@ -249,7 +253,9 @@ PickleBuilder& PickleBuilder::int_tuple(const std::vector<int64_t>& v) {
 
 namespace {
 
-std::string storage_key(const TensorSpec& t, size_t i) { return t.storage_key.empty() ? std::to_string(i) : t.storage_key; }
+std::string storage_key(const TensorSpec& t, size_t i) {
+    return t.storage_key.empty() ? std::to_string(i) : t.storage_key;
+}
 
 std::vector<int64_t> contiguous_stride(const std::vector<int64_t>& shape) {
     std::vector<int64_t> s(shape.size());
@@ -344,7 +350,8 @@ Bytes make_safetensors(const std::vector<SafetensorsSpec>& tensors) {
     header["__metadata__"] = {{"format", "pt"}};
     Bytes data;
     for (const SafetensorsSpec& t : tensors) {
-        header[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {data.size(), data.size() + t.data.size()}}};
+        header[t.name] = {
+            {"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {data.size(), data.size() + t.data.size()}}};
         append(data, t.data);
     }
     return make_safetensors_raw(header.dump(), data);
@@ -358,7 +365,9 @@ MemFile::MemFile() {
     path_ = "/proc/self/fd/" + std::to_string(fd_);
 }
 
-MemFile::~MemFile() { close(fd_); }
+MemFile::~MemFile() {
+    close(fd_);
+}
 
 void MemFile::write(const Bytes& bytes) {
     if (ftruncate(fd_, 0) != 0) throw std::runtime_error("ftruncate failed");
@@ -384,11 +393,11 @@ uint16_t f32_to_f16(float f) {
     uint32_t x = float_bits(f);
     uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000);
     uint32_t ax = x & 0x7FFFFFFF;
-    if (ax > 0x7F800000) return sign | 0x7E00;    // NaN
-    if (ax >= 0x477FF000) return sign | 0x7C00;   // >= 65520 rounds to infinity
-    if (ax < 0x38800000) {                        // below 2^-14: subnormal half, value = m * 2^-24
+    if (ax > 0x7F800000) return sign | 0x7E00;                 // NaN
+    if (ax >= 0x477FF000) return sign | 0x7C00;                // >= 65520 rounds to infinity
+    if (ax < 0x38800000) {                                     // below 2^-14: subnormal half, value = m * 2^-24
         float m = std::nearbyint(std::fabs(f) * 16777216.0f);  // exact scaling, round to nearest even
-        return sign | static_cast<uint16_t>(m);   // m == 1024 is the smallest normal, encoded the same
+        return sign | static_cast<uint16_t>(m);                // m == 1024 is the smallest normal, encoded the same
     }
     uint32_t h = ((((ax >> 23) - 127 + 15) << 10) | ((ax & 0x7FFFFF) >> 13));
     uint32_t rem = ax & 0x1FFF;

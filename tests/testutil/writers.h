@@ -41,7 +41,7 @@ void put_le64(Bytes& b, size_t pos, uint64_t v);
 
 // Emits pickle opcodes (protocol 2) one by one, for hand-made and hostile pickles.
 class PickleBuilder {
-public:
+  public:
     PickleBuilder& proto(uint8_t v = 2);
     PickleBuilder& op(uint8_t opcode);  // a bare opcode byte
     PickleBuilder& raw(const Bytes& b);
@@ -64,7 +64,7 @@ public:
     PickleBuilder& int_tuple(const std::vector<int64_t>& v);
     const Bytes& bytes() const { return b_; }
 
-private:
+  private:
     Bytes b_;
 };
 
@@ -74,18 +74,18 @@ struct TensorSpec {
     std::string name;
     DType dtype = DType::F32;
     std::vector<int64_t> shape;
-    std::vector<int64_t> stride;     // empty: contiguous
-    int64_t offset = 0;              // storage offset, elements
-    std::string storage_key;         // empty: the tensor's index
-    int64_t storage_numel = -1;      // -1: data.size() / element size
-    Bytes data;                      // the storage bytes
-    std::string storage_type;        // empty: from dtype ("FloatStorage", ...)
+    std::vector<int64_t> stride;  // empty: contiguous
+    int64_t offset = 0;           // storage offset, elements
+    std::string storage_key;      // empty: the tensor's index
+    int64_t storage_numel = -1;   // -1: data.size() / element size
+    Bytes data;                   // the storage bytes
+    std::string storage_type;     // empty: from dtype ("FloatStorage", ...)
 };
 
 struct PickleOptions {
-    bool ordered_dict = true;    // OrderedDict() + REDUCE (false: EMPTY_DICT, as RWKV-PEFT)
+    bool ordered_dict = true;      // OrderedDict() + REDUCE (false: EMPTY_DICT, as RWKV-PEFT)
     bool module_metadata = false;  // BUILD with {'_metadata': OrderedDict()} as module.state_dict() does
-    size_t batch = 1000;         // pairs per SETITEMS
+    size_t batch = 1000;           // pairs per SETITEMS
 };
 
 // The data.pkl for these tensors, as torch.save writes it.
@@ -102,8 +102,7 @@ struct PthOptions {
 // torch 2.x entries (.format_version, .storage_alignment, byteorder).
 Bytes make_pth(const std::vector<TensorSpec>& tensors, const PthOptions& opt = {});
 // A .pth around an arbitrary data.pkl (storages given by name -> bytes).
-Bytes make_pth_with_pickle(const Bytes& pickle, const std::vector<ZipFileEntry>& storages,
-                           const PthOptions& opt = {});
+Bytes make_pth_with_pickle(const Bytes& pickle, const std::vector<ZipFileEntry>& storages, const PthOptions& opt = {});
 
 // ---- safetensors
 
@@ -125,7 +124,7 @@ Bytes make_safetensors(const std::vector<SafetensorsSpec>& tensors);
 // A file that lives in memory (memfd), reachable by path as /proc/self/fd/N: fuzz loops rewrite it thousands of
 // times without touching the disk.
 class MemFile {
-public:
+  public:
     MemFile();
     ~MemFile();
     MemFile(const MemFile&) = delete;
@@ -133,7 +132,7 @@ public:
     const std::string& path() const { return path_; }
     void write(const Bytes& bytes);  // replaces the whole content
 
-private:
+  private:
     int fd_ = -1;
     std::string path_;
 };

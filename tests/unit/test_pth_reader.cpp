@@ -71,7 +71,7 @@ TensorSpec spec(const std::string& name, DType dtype, std::vector<int64_t> shape
     t.name = name;
     t.dtype = dtype;
     t.shape = std::move(shape);
-    t.data = dtype == DType::F32 ? test::f32_bytes(values)
+    t.data = dtype == DType::F32   ? test::f32_bytes(values)
              : dtype == DType::F16 ? test::f16_bytes(values)
                                    : test::bf16_bytes(values);
     return t;
@@ -132,7 +132,8 @@ TEST_P(TorchFixture, ReadsBitExactly) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Io, TorchFixture,
-                         ::testing::Values("ordered.pth", "module.pth", "views.pth", "peft_state.pth", "tiny.pth"),
+                         ::testing::Values("ordered.pth", "module.pth", "views.pth", "peft_state.pth", "tiny.pth",
+                                           "params.pth"),
                          [](const auto& param_info) {
                              std::string s = param_info.param;
                              return s.substr(0, s.find('.'));
@@ -237,7 +238,8 @@ TEST(PthReader, StridesOffsetsAndSharedStorage) {
     empty.name = "empty";
     empty.shape = {0, 4};
     empty.storage_key = "0";
-    auto ckpt = Checkpoint::open(write_temp("strides.pth", test::make_pth({whole, transposed, expanded, scalar, empty})));
+    auto ckpt =
+        Checkpoint::open(write_temp("strides.pth", test::make_pth({whole, transposed, expanded, scalar, empty})));
     const auto s = storage;
     EXPECT_TRUE(bit_equal(test::to_f32(*ckpt->find("transposed")), {s[1], s[4], s[2], s[5], s[3], s[6]}));
     EXPECT_TRUE(bit_equal(test::to_f32(*ckpt->find("expanded")), {s[0], s[1], s[2], s[0], s[1], s[2]}));
@@ -254,8 +256,8 @@ TEST(PthReader, LongAndWideIntegers) {
     p.proto(2).empty_dict().mark().str("x").global("torch._utils", "_rebuild_tensor_v2");
     p.mark().mark().str("storage").global("torch", "FloatStorage").str("0").str("cpu");
     p.raw({0x8a, 0x02, 0x2c, 0x01}).tuple().binpersid();  // LONG1 300
-    p.raw({'M', 0x2c, 0x00});                              // BININT2 44
-    p.raw({'J', 0x00, 0x01, 0x00, 0x00}).op(0x85);         // BININT 256, TUPLE1
+    p.raw({'M', 0x2c, 0x00});                             // BININT2 44
+    p.raw({'J', 0x00, 0x01, 0x00, 0x00}).op(0x85);        // BININT 256, TUPLE1
     p.int_tuple({1}).newfalse().empty_dict().tuple().reduce().setitems().stop();
     auto ckpt = Checkpoint::open(write_temp("ints.pth", test::make_pth_with_pickle(p.bytes(), {{"0", data}})));
     const TensorView& t = ckpt->tensors().at(0);
@@ -274,7 +276,9 @@ TEST(PthReader, Directory) {
     EXPECT_TRUE(fails_with(test::temp_dir(), RWKV_STATUS_IO_ERROR, "not a regular file"));
 }
 
-TEST(PthReader, EmptyFile) { EXPECT_TRUE(bytes_fail_with("empty.pth", {}, "empty file")); }
+TEST(PthReader, EmptyFile) {
+    EXPECT_TRUE(bytes_fail_with("empty.pth", {}, "empty file"));
+}
 
 TEST(PthReader, NotACheckpoint) {
     EXPECT_TRUE(bytes_fail_with("text.pth", Bytes(100, 'x'), "not a .pth (zip) or .safetensors file"));
@@ -508,6 +512,12 @@ TEST(PthReader, WhitelistedCallablesOnly) {
     test::PickleBuilder s;
     s.proto(2).empty_dict().str("x").op(0x85).build().empty_tuple().build().stop();
     EXPECT_TRUE(pickle_fails_with(s, "BUILD with a tuple state"));
+}
+
+TEST(PthReader, BadRebuildParameter) {
+    test::PickleBuilder p;
+    p.proto(2).global("torch._utils", "_rebuild_parameter").str("x").newfalse().empty_dict().op(0x87).reduce().stop();
+    EXPECT_TRUE(pickle_fails_with(p, "_rebuild_parameter data: expected tensor, found str"));
 }
 
 TEST(PthReader, HugeString) {

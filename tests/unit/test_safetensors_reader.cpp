@@ -127,10 +127,13 @@ TEST(SafetensorsReader, UnalignedDataIsCopied) {
 }
 
 TEST(SafetensorsReader, MetadataAndEmptyHeader) {
-    EXPECT_EQ(Checkpoint::open(write_temp("e.safetensors", test::make_safetensors_raw("{}", {})))->tensors().size(), 0u);
-    std::string h = R"({"__metadata__":{"format":"pt","note":"x"},"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
-    EXPECT_EQ(Checkpoint::open(write_temp("m.safetensors", test::make_safetensors_raw(h, Bytes(4, 0))))->tensors().size(),
-              1u);
+    EXPECT_EQ(Checkpoint::open(write_temp("e.safetensors", test::make_safetensors_raw("{}", {})))->tensors().size(),
+              0u);
+    std::string h =
+        R"({"__metadata__":{"format":"pt","note":"x"},"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+    EXPECT_EQ(
+        Checkpoint::open(write_temp("m.safetensors", test::make_safetensors_raw(h, Bytes(4, 0))))->tensors().size(),
+        1u);
 }
 
 // ------------------------------------------------------------------ rejected files
@@ -174,8 +177,8 @@ TEST(SafetensorsReader, WrongDtype) {
 TEST(SafetensorsReader, OverlappingOffsets) {
     std::string h = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
                     R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})";
-    EXPECT_TRUE(bytes_fail_with(test::make_safetensors_raw(h, Bytes(12, 0)),
-                                "tensors 'a' [0, 8) and 'b' [4, 12) overlap"));
+    EXPECT_TRUE(
+        bytes_fail_with(test::make_safetensors_raw(h, Bytes(12, 0)), "tensors 'a' [0, 8) and 'b' [4, 12) overlap"));
     h = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
     EXPECT_TRUE(bytes_fail_with(test::make_safetensors_raw(h, Bytes(8, 0)), "overlap"));
 }
@@ -206,7 +209,8 @@ TEST(SafetensorsReader, MalformedEntries) {
                                 "needs dtype, shape and data_offsets"));
     EXPECT_TRUE(bytes_fail_with(test::make_safetensors_raw(R"({"__metadata__":{"a":1}})", {}),
                                 "__metadata__ value 'a' is not a string"));
-    EXPECT_TRUE(bytes_fail_with(test::make_safetensors_raw(R"({"__metadata__":[]})", {}), "__metadata__ is not an object"));
+    EXPECT_TRUE(
+        bytes_fail_with(test::make_safetensors_raw(R"({"__metadata__":[]})", {}), "__metadata__ is not an object"));
     std::string dup = R"({"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
                       R"("x":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})";
     EXPECT_TRUE(bytes_fail_with(test::make_safetensors_raw(dup, Bytes(8, 0)), "tensor 'x' appears twice"));

@@ -1,23 +1,43 @@
 // Sampler tests: exact cuts with ties, penalties and decay, bans and bias, RNG reproducibility, a
 // frequency check, degenerate logits, and the fast selection path against a full-sort re-derivation
-// of the same rules (docs/sampling.md) on thousands of realistic 65536-token logit vectors.
+// of the same rules (docs/sampling.md) on thousands of realistic logit vectors of up to 65536 tokens.
 #include "text/sampler.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <limits>
-#include <numeric>
+#include <new>
 #include <random>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "common/error.h"
+
+// Counts heap allocations, to check that sampling allocates nothing after construction. (GCC flags
+// malloc/free inside a replaced operator new/delete as mismatched once inlined; they are matched.)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+static std::atomic<long> g_allocations{0};
+void* operator new(size_t size) {
+    ++g_allocations;
+    if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, size_t) noexcept {
+    std::free(p);
+}
 
 namespace rwkv {
 namespace {
@@ -38,19 +58,32 @@ SamplerParams plain(float temperature = 1.0f, float top_p = 1.0f, int top_k = 0,
 
 // ---- the reference: the rules of docs/sampling.md with a full sort, written for clarity ----------------
 
-int32_t reference_select(const std::vector<float>& logits, const SamplerParams& p, double u, std::vector<float>& w,
-                         std::vector<int32_t>& order, bool order_ready = false) {
-    const int n = static_cast<int>(logits.size());
-    const float m = *std::max_element(logits.begin(), logits.end());
-    if (p.temperature == 0.0f) return static_cast<int32_t>(std::find(logits.begin(), logits.end(), m) - logits.begin());
-    w.resize(n);
-    const double z = sampler_detail::softmax_weights(logits.data(), n, m, w.data());
-    if (!order_ready) {
+struct Reference {
+    std::vector<float> logits;
+    float m = 0.0f;
+    std::vector<float> w;        // softmax weights, max -> 1
+    double z = 0.0;              // their sum
+    std::vector<int32_t> order;  // all ids by (w desc, id asc)
+
+    explicit Reference(const std::vector<float>& l) : logits(l) {
+        const int n = static_cast<int>(l.size());
+        m = *std::max_element(l.begin(), l.end());
+        w.resize(n);
+        z = sampler_detail::softmax_weights(l.data(), n, m, w.data());
+        // Sort keys (~bits(w), id) ascending: w >= 0 orders like its bits, so this is (w desc, id asc).
+        std::vector<uint64_t> keys(n);
+        for (int i = 0; i < n; ++i) keys[i] = (uint64_t{~std::bit_cast<uint32_t>(w[i])} << 32) | uint32_t(i);
+        std::sort(keys.begin(), keys.end());
         order.resize(n);
-        std::iota(order.begin(), order.end(), 0);
-        std::sort(order.begin(), order.end(),
-                  [&](int32_t a, int32_t b) { return w[a] > w[b] || (w[a] == w[b] && a < b); });
+        for (int j = 0; j < n; ++j) order[j] = static_cast<int32_t>(keys[j] & 0xFFFFFFFFu);
     }
+
+    int32_t select(const SamplerParams& p, double u) const;
+};
+
+int32_t Reference::select(const SamplerParams& p, double u) const {
+    const int n = static_cast<int>(logits.size());
+    if (p.temperature == 0.0f) return static_cast<int32_t>(std::find(logits.begin(), logits.end(), m) - logits.begin());
     int keep = n;  // survivors are order[0, keep)
     if (p.top_p < 1.0f) {
         const double target = static_cast<double>(p.top_p) * z;
@@ -573,15 +606,14 @@ void compare_with_reference(int n_vocab, int n_vectors, uint64_t seed) {
     for (SamplerParams& p : params) p.seed = seed;  // set_params would reseed on a different seed
     Sampler s(params[0], n_vocab);
     Rng rng(seed);
-    std::vector<float> w;
-    std::vector<int32_t> order;
     int mismatches = 0;
     for (int v = 0; v < n_vectors; ++v) {
         const auto logits = realistic_logits(gen, n_vocab, v % 3);
+        const Reference reference(logits);
         for (size_t k = 0; k < params.size(); ++k) {
             s.set_params(params[k]);
             const int32_t fast = s.select(logits.data());
-            const int32_t ref = reference_select(logits, params[k], rng.next_double(), w, order, k > 0);
+            const int32_t ref = reference.select(params[k], rng.next_double());
             if (fast != ref && ++mismatches <= 10)
                 ADD_FAILURE() << "vector " << v << " params " << k << ": fast " << fast << " reference " << ref;
         }
@@ -591,10 +623,40 @@ void compare_with_reference(int n_vocab, int n_vectors, uint64_t seed) {
 
 TEST(SamplerSelect, FastPathMatchesFullSortSmallVocab) {
     compare_with_reference(64, 5000, 11);
+    compare_with_reference(4096, 2000, 13);
 }
 
+// RWKV_SAMPLER_STRESS=N runs N vectors instead of 300 (each costs a 65536-entry sort).
 TEST(SamplerSelect, FastPathMatchesFullSortRealVocab) {
-    compare_with_reference(65536, 300, 12);
+    const char* env = std::getenv("RWKV_SAMPLER_STRESS");
+    compare_with_reference(65536, env ? std::atoi(env) : 300, 12);
+}
+
+// ---- performance ---------------------------------------------------------------------------------------
+
+TEST(SamplerPerformance, NoAllocationAfterConstruction) {
+    constexpr int kV = 65536;
+    std::mt19937_64 gen(9);
+    std::vector<std::vector<float>> sets;
+    for (int style = 0; style < 3; ++style) sets.push_back(realistic_logits(gen, kV, style));
+    sets.push_back(std::vector<float>(kV, 0.0f));
+    std::vector<float> l(kV);
+    for (const SamplerParams& p : comparison_params()) {
+        Sampler s(p, kV);
+        s.set_banned_tokens({0, 5});
+        s.set_logit_bias({{7, 1.0f}});
+        const long before = g_allocations.load();
+        for (int round = 0; round < 3; ++round) {
+            for (const auto& v : sets) {
+                std::copy(v.begin(), v.end(), l.begin());
+                const int32_t t = s.sample(l.data());
+                s.accept(t, "x");
+            }
+            for (int t = 0; t < 3000; ++t) s.accept(t * 7 % kV, " ");
+            s.reset();
+        }
+        EXPECT_EQ(g_allocations.load() - before, 0) << "temperature " << p.temperature << " top_p " << p.top_p;
+    }
 }
 
 // CPU time of this thread: on a shared machine, time spent descheduled is not counted.

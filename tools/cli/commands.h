@@ -11,5 +11,9 @@ using Runner = std::function<int()>;
 
 Runner add_info(CLI::App& root);
 Runner add_logits(CLI::App& root);
+Runner add_tokenize(CLI::App& root);
+Runner add_detokenize(CLI::App& root);
+Runner add_generate(CLI::App& root);
+Runner add_chat(CLI::App& root);
 
 }  // namespace cli

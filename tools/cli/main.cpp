@@ -1,4 +1,5 @@
 // rwkv-cli: the command-line front end of librwkv. Uses only the public API.
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <map>
@@ -7,6 +8,8 @@
 #include "common.h"
 
 int main(int argc, char** argv) {
+    // Messages go to stderr so that stdout carries only what a command produces (ids, text, JSON).
+    spdlog::set_default_logger(spdlog::stderr_color_mt("rwkv-cli"));
     spdlog::set_pattern("%^%l%$: %v");
     cli::install_log_bridge();
 
@@ -14,7 +17,8 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.set_version_flag("--version", std::string("librwkv ") + rwkv_version());
     std::map<CLI::App*, cli::Runner> runners;
-    for (auto add : {cli::add_info, cli::add_logits}) {
+    for (auto add :
+         {cli::add_info, cli::add_logits, cli::add_tokenize, cli::add_detokenize, cli::add_generate, cli::add_chat}) {
         size_t before = app.get_subcommands({}).size();
         cli::Runner run = add(app);
         runners[app.get_subcommands({})[before]] = std::move(run);

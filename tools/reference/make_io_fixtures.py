@@ -129,11 +129,18 @@ def main():
     save_to_file(tiny, "tiny.pth")
     expected["tiny.pth"] = {"prefix": "tiny", "tensors": describe(tiny)}
 
-    # 6. A pickle that needs a forbidden global (collections.Counter): the reader must refuse it.
+    # 6. Parameters saved directly rather than through state_dict(), as some RWKV-LM files are: each tensor is
+    #    wrapped by torch._utils._rebuild_parameter.
+    params = collections.OrderedDict(
+        [("w", torch.nn.Parameter(values((2, 3), torch.float32, 20))), ("b", torch.nn.Parameter(values((3,), torch.bfloat16, 21)))])
+    save_to_file(params, "params.pth")
+    expected["params.pth"] = {"prefix": "params", "tensors": describe(collections.OrderedDict((k, v.detach()) for k, v in params.items()))}
+
+    # 7. A pickle that needs a forbidden global (collections.Counter): the reader must refuse it.
     save_to_file({"w": values((2,), torch.float32, 14), "counts": collections.Counter("ab")}, "forbidden.pth")
     expected["forbidden.pth"] = {"error": "forbidden pickle global 'collections Counter'"}
 
-    # 7. A safetensors file with all three dtypes and metadata.
+    # 8. A safetensors file with all three dtypes and metadata.
     st = collections.OrderedDict()
     st["model.embeddings.weight"] = values((5, 4), torch.bfloat16, 15)
     st["model.layers.0.attn.r_k"] = values((2, 2), torch.float16, 16)
