@@ -17,13 +17,12 @@
 #include "model/rwkv7.h"
 #include "model/state.h"
 #include "model/synthetic.h"
-#include "model/synthetic.h"
 #include "model/weights.h"
+#include "rwkv/rwkv.h"
 #include "text/sampler.h"
 #include "text/tokenizer.h"
 #include "text/utf8.h"
 #include "text/vocab_path.h"
-#include "rwkv/rwkv.h"
 
 struct rwkv_model {
     rwkv::LoadedModel m;
@@ -316,7 +315,7 @@ rwkv_status rwkv_model_load_synthetic(const rwkv_synthetic_params* synthetic, co
         model->n_threads = p.n_threads > 0 ? p.n_threads : rwkv::default_thread_count();
         rwkv::SyntheticSpec spec;
         spec.preset = sp.preset;
-        spec.dtype = sp.dtype == RWKV_DTYPE_F32 ? rwkv::DType::F32
+        spec.dtype = sp.dtype == RWKV_DTYPE_F32   ? rwkv::DType::F32
                      : sp.dtype == RWKV_DTYPE_F16 ? rwkv::DType::F16
                                                   : rwkv::DType::BF16;
         spec.ffn_sparsity = sp.ffn_sparsity;
@@ -377,7 +376,7 @@ rwkv_status rwkv_context_init(const rwkv_model* model, const rwkv_context_params
         require(p.max_seq_tokens >= 1 && p.max_seq_tokens <= 65536,
                 "rwkv_context_init: max_seq_tokens must be in [1, 65536]");
         int threads = p.n_threads > 0 ? p.n_threads : model->n_threads;
-        *out_ctx = new rwkv_context{model, std::make_unique<rwkv::CpuBackend>(threads),
+        *out_ctx = new rwkv_context{model, std::make_unique<rwkv::CpuBackend>(threads, rwkv::cpu_reference_requested()),
                                     rwkv::Scratch(model->m.config, p.max_seq_tokens)};
     });
 }
@@ -542,9 +541,13 @@ rwkv_status rwkv_tokenizer_load(const char* path, rwkv_tokenizer** out_tokenizer
     });
 }
 
-void rwkv_tokenizer_free(rwkv_tokenizer* tokenizer) { delete tokenizer; }
+void rwkv_tokenizer_free(rwkv_tokenizer* tokenizer) {
+    delete tokenizer;
+}
 
-size_t rwkv_tokenizer_vocab_size(const rwkv_tokenizer* tokenizer) { return tokenizer ? tokenizer->t->vocab_size() : 0; }
+size_t rwkv_tokenizer_vocab_size(const rwkv_tokenizer* tokenizer) {
+    return tokenizer ? tokenizer->t->vocab_size() : 0;
+}
 
 rwkv_status rwkv_tokenizer_encode(const rwkv_tokenizer* tokenizer, const char* text, size_t n_bytes, int32_t* ids,
                                   size_t capacity, size_t* n_ids) {
@@ -606,7 +609,9 @@ rwkv_status rwkv_sampler_init(const rwkv_sampler_params* params, int n_vocab, rw
     });
 }
 
-void rwkv_sampler_free(rwkv_sampler* sampler) { delete sampler; }
+void rwkv_sampler_free(rwkv_sampler* sampler) {
+    delete sampler;
+}
 
 rwkv_status rwkv_sampler_set_params(rwkv_sampler* sampler, const rwkv_sampler_params* params) {
     return guard([&] {
@@ -634,8 +639,9 @@ rwkv_status rwkv_sampler_set_bias(rwkv_sampler* sampler, const int32_t* ids, con
 rwkv_status rwkv_sampler_sample(rwkv_sampler* sampler, float* logits, size_t n_logits, int32_t* out_token) {
     return guard([&] {
         require(sampler && logits && out_token, "rwkv_sampler_sample: NULL argument");
-        require(n_logits == size_t(sampler->s.n_vocab()), "rwkv_sampler_sample: n_logits must equal the n_vocab "
-                                                          "the sampler was made for");
+        require(n_logits == size_t(sampler->s.n_vocab()),
+                "rwkv_sampler_sample: n_logits must equal the n_vocab "
+                "the sampler was made for");
         *out_token = sampler->s.sample(logits);
     });
 }
@@ -667,10 +673,9 @@ rwkv_generate_params rwkv_generate_default_params(void) {
     return p;
 }
 
-rwkv_status rwkv_generate(rwkv_context* ctx, rwkv_state* state, const rwkv_tokenizer* tokenizer,
-                          rwkv_sampler* sampler, const int32_t* prompt, size_t n_prompt,
-                          const rwkv_generate_params* params, rwkv_token_callback callback, void* user_data,
-                          rwkv_generate_result* out_result) {
+rwkv_status rwkv_generate(rwkv_context* ctx, rwkv_state* state, const rwkv_tokenizer* tokenizer, rwkv_sampler* sampler,
+                          const int32_t* prompt, size_t n_prompt, const rwkv_generate_params* params,
+                          rwkv_token_callback callback, void* user_data, rwkv_generate_result* out_result) {
     return guard([&] {
         require(ctx && state && sampler && prompt, "rwkv_generate: NULL argument");
         const rwkv_model& model = *ctx->model;

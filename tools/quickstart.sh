@@ -16,3 +16,8 @@ echo "== $cli info -m $model"
 echo
 echo "== $cli logits -m $model --tokens 1,2,3,4 --out /tmp/rwkv-quickstart-logits.npy"
 "$cli" logits -m "$model" --tokens 1,2,3,4 --out /tmp/rwkv-quickstart-logits.npy
+echo
+# The main job: rwkv-bench's default run (the 0.1B synthetic model of the released shape, pp128 and tg64, on the
+# best available backend).
+echo "== build-release/bin/rwkv-bench"
+build-release/bin/rwkv-bench

@@ -228,3 +228,26 @@ TEST(Forward, BatchedDecodeEqualsSingleDecodes) {
 }
 
 }  // namespace
+
+namespace {
+
+// The vectorised CPU path against the plain reference kernels (RWKV_CPU_REFERENCE=1), on every fixture: within the
+// golden tolerance, and both within it of the fp64 reference.
+TEST(Forward, FastPathMatchesReferencePath) {
+    const std::vector<int32_t> tokens = fixture_tokens();
+    for (const char* file : {"tiny-f32.pth", "tiny-bf16.pth", "tiny-f16.pth", "tiny-bf16-hf.safetensors"}) {
+        rwkv::Model model(fixture(file), cpu_params());
+        std::vector<float> out[2];
+        for (int reference = 0; reference < 2; reference++) {
+            if (reference) setenv("RWKV_CPU_REFERENCE", "1", 1);
+            rwkv::Context ctx(model);
+            unsetenv("RWKV_CPU_REFERENCE");
+            rwkv::State st(model);
+            out[reference] = ctx.eval_all(st, tokens);
+        }
+        rwkv::test::ErrorStats s = rwkv::test::compare(out[0].data(), out[1].data(), out[0].size());
+        EXPECT_LE(s.max_abs_err, 1e-4 * s.max_abs_ref) << file;
+    }
+}
+
+}  // namespace

@@ -282,7 +282,7 @@ struct ForwardResult {
 
 // T tokens through the model in one sequence-mode call: sparsity over every token and layer.
 ForwardResult run_forward(const LoadedModel& m, int T) {
-    CpuBackend cpu(2);
+    CpuBackend cpu(2, /*reference=*/false);
     CountingBackend be(cpu);
     Scratch s(m.config, T);
     State state(m.config);

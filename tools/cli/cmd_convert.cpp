@@ -5,19 +5,6 @@
 // its include path and link rwkv_internal. Until it does, a stub that says so is compiled instead.
 #include "commands.h"
 
-#if !__has_include("model/synthetic.h")
-
-namespace cli {
-Runner add_convert(CLI::App& root) {
-    root.add_subcommand("convert", "(unavailable: rwkv-cli was built without librwkv's internal headers)");
-    return [] {
-        throw std::runtime_error("convert: this rwkv-cli was built without librwkv's internal headers (src/)");
-        return 1;
-    };
-}
-}  // namespace cli
-
-#else
 
 #include <chrono>
 #include <cstdio>
@@ -295,4 +282,3 @@ Runner add_convert(CLI::App& root) {
 
 }  // namespace cli
 
-#endif  // __has_include("model/synthetic.h")

@@ -11,6 +11,7 @@ using Runner = std::function<int()>;
 
 Runner add_info(CLI::App& root);
 Runner add_logits(CLI::App& root);
+Runner add_convert(CLI::App& root);
 Runner add_tokenize(CLI::App& root);
 Runner add_detokenize(CLI::App& root);
 Runner add_generate(CLI::App& root);

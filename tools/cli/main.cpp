@@ -17,8 +17,8 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.set_version_flag("--version", std::string("librwkv ") + rwkv_version());
     std::map<CLI::App*, cli::Runner> runners;
-    for (auto add :
-         {cli::add_info, cli::add_logits, cli::add_tokenize, cli::add_detokenize, cli::add_generate, cli::add_chat}) {
+    for (auto add : {cli::add_info, cli::add_logits, cli::add_tokenize, cli::add_detokenize, cli::add_generate,
+                     cli::add_chat, cli::add_convert}) {
         size_t before = app.get_subcommands({}).size();
         cli::Runner run = add(app);
         runners[app.get_subcommands({})[before]] = std::move(run);
