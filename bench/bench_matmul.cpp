@@ -5,7 +5,7 @@
 //       kernels/cpu/matmul_fast*.cpp kernels/cpu/cpu_features.cpp src/common/thread_pool.cpp -pthread
 //       -o /tmp/bench_matmul
 //   /tmp/bench_matmul [--reps N] [--threads N] [--isa scalar,avx2,avx512] [--dtype f32,f16,bf16]
-//                     [--only bw,gemv,gemm] [--gemv-T N] [--quick]
+//                     [--only bw,gemv,gemm] [--gemv-T N] [--shape OUTxIN] [--quick]
 //
 // Method. Bandwidth: sum of a 1 GiB fp32 buffer with 8-lane loads, 1 and `threads` threads, timed per 16 MiB
 // chunk (each thread reads its share of the chunk as 1 or as 8 interleaved streams; the 8-stream figure is the
@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -42,11 +43,19 @@ double seconds_since(Clock::time_point t0) {
     return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
+// CPU time of all the threads of the process (threads waiting on the pool's condition variable take none).
+double process_cpu_seconds() {
+    timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
 struct Options {
     int reps = 7;
     int threads = 2;
     int gemv_T = 1;
     bool quick = false;
+    int shape_out = 0, shape_in = 0;  // --shape OUTxIN: only this shape
     std::vector<CpuIsa> isas;
     std::vector<DType> dtypes = {DType::BF16, DType::F16, DType::F32};
     bool bw = true, gemv = true, gemm = true;
@@ -245,6 +254,11 @@ int main(int argc, char** argv) {
             opt.threads = std::max(1, std::atoi(next().c_str()));
         } else if (a == "--gemv-T") {
             opt.gemv_T = std::max(1, std::atoi(next().c_str()));
+        } else if (a == "--shape") {
+            const std::string v = next();
+            const size_t xpos = v.find('x');
+            opt.shape_out = std::atoi(v.substr(0, xpos).c_str());
+            opt.shape_in = xpos == std::string::npos ? 0 : std::atoi(v.substr(xpos + 1).c_str());
         } else if (a == "--quick") {
             opt.quick = true;
         } else if (a == "--isa") {
@@ -307,6 +321,7 @@ int main(int argc, char** argv) {
             {768, 768, "0.1B att"}, {3072, 768, "0.1B ffn.key"}, {2048, 2048, "1.5B att"}, {8192, 2048, "1.5B ffn.key"},
             {4096, 4096, "7B att"}, {16384, 4096, "7B ffn.key"}, {65536, 768, "0.1B head"}};
         if (opt.quick) shapes = {{768, 768, "0.1B att"}, {4096, 4096, "7B att"}, {16384, 4096, "7B ffn.key"}};
+        if (opt.shape_out > 0) shapes = {{opt.shape_out, opt.shape_in, "--shape"}};
         std::printf(
             "\nGEMV T=%d, weights cycled through >= 256 MB of copies (read from DRAM), GB/s of weights per "
             "call (med / best call), %% of the streaming read (med of med / best of best)\n",
@@ -367,9 +382,15 @@ int main(int argc, char** argv) {
                                      {4096, 1024, "0.4B ffn.key"}, {1024, 4096, "0.4B ffn.val"}};
         std::vector<int> Ts = {128, 512};
         if (opt.quick) shapes = {{768, 768, "0.1B att"}, {3072, 768, "0.1B ffn.key"}, {768, 3072, "0.1B ffn.val"}};
-        std::printf("\nGEMM, %d threads: GFLOPS = 2*T*n_out*n_in / time (med / best call)\n", opt.threads);
-        std::printf("| shape         | what         | dtype | isa    |   T | ms/call (med) | GFLOPS med/best |\n");
-        std::printf("|---------------|--------------|-------|--------|----:|--------------:|----------------:|\n");
+        if (opt.shape_out > 0) shapes = {{opt.shape_out, opt.shape_in, "--shape"}};
+        std::printf(
+            "\nGEMM, %d threads: GFLOPS = 2*T*n_out*n_in / wall time (med / best call); per CPU-s = the same "
+            "over the process CPU time (med), i.e. per core actually given to us\n",
+            opt.threads);
+        std::printf(
+            "| shape         | what         | dtype | isa    |   T | ms/call (med) | GFLOPS med/best | per CPU-s |\n");
+        std::printf(
+            "|---------------|--------------|-------|--------|----:|--------------:|----------------:|----------:|\n");
         ThreadPool pool(opt.threads);
         for (const Shape& s : shapes)
             for (DType dt : opt.dtypes) {
@@ -378,17 +399,20 @@ int main(int argc, char** argv) {
                     const std::vector<float> x = activations(size_t(T) * s.n_in, rng);
                     std::vector<float> y(size_t(T) * s.n_out);
                     for (CpuIsa isa : opt.isas) {
-                        std::vector<double> v;
+                        std::vector<double> v, c;
                         const double flop = 2.0 * T * s.n_out * s.n_in;
                         for (int r = 0; r <= opt.reps; r++) {
+                            const double c0 = process_cpu_seconds();
                             auto t0 = Clock::now();
                             matmul_fast_cpu({&m.w, x.data(), y.data(), T, false}, pool, isa);
-                            if (r > 0) v.push_back(flop / seconds_since(t0) / 1e9);
+                            const double sec = seconds_since(t0), cpu = process_cpu_seconds() - c0;
+                            if (r > 0) v.push_back(flop / sec / 1e9);
+                            if (r > 0) c.push_back(flop / cpu / 1e9);
                         }
-                        const Rate g = rate_of(v);
-                        std::printf("| %5d x %-5d | %-12s | %-5s | %-6s | %3d | %13.2f | %7.1f/%7.1f |\n", s.n_out,
-                                    s.n_in, s.what, dtype_str(dt), cpu_isa_name(isa), T, flop / g.median / 1e6,
-                                    g.median, g.best);
+                        const Rate g = rate_of(v), per_cpu = rate_of(c);
+                        std::printf("| %5d x %-5d | %-12s | %-5s | %-6s | %3d | %13.2f | %7.1f/%7.1f | %9.1f |\n",
+                                    s.n_out, s.n_in, s.what, dtype_str(dt), cpu_isa_name(isa), T, flop / g.median / 1e6,
+                                    g.median, g.best, per_cpu.median);
                         std::fflush(stdout);
                     }
                 }

@@ -5,6 +5,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <type_traits>
 
 #include "backend/cpu_backend.h"
 #include "backend/device.h"
@@ -154,13 +155,24 @@ class LoadProgress {
     float last_ = 0.0f;
 };
 
+// An enum field as the int a C caller stored: C allows any int there, C++ calls a value outside the enum's range
+// undefined, so it is read through memcpy before the range check.
+template <typename E>
+int enum_value(const E& e) {
+    std::underlying_type_t<E> v;
+    std::memcpy(&v, &e, sizeof v);
+    return int(v);
+}
+
 void check_model_params(const rwkv_model_params& p, const char* function) {
     const std::string f(function);
     require(p.n_threads >= 0, (f + ": n_threads must be >= 0").c_str());
-    require(p.backend >= RWKV_BACKEND_AUTO && p.backend <= RWKV_BACKEND_CUDA, (f + ": unknown backend").c_str());
+    const int backend = enum_value(p.backend), dtype = enum_value(p.weight_dtype);
+    require(backend >= RWKV_BACKEND_AUTO && backend <= RWKV_BACKEND_CUDA,
+            (f + ": unknown backend " + std::to_string(backend)).c_str());
     require(p.device >= 0, (f + ": device must be >= 0").c_str());
-    require(p.weight_dtype >= RWKV_DTYPE_AUTO && p.weight_dtype <= RWKV_DTYPE_BF16,
-            (f + ": unknown weight_dtype").c_str());
+    require(dtype >= RWKV_DTYPE_AUTO && dtype <= RWKV_DTYPE_BF16,
+            (f + ": unknown weight_dtype " + std::to_string(dtype)).c_str());
 }
 
 rwkv::DType dtype_from_c(rwkv_dtype t) {
@@ -478,7 +490,8 @@ rwkv_status rwkv_eval(rwkv_context* ctx, rwkv_state* state, const int32_t* token
     return guard([&] {
         require(ctx && state, "rwkv_eval: ctx and state must not be NULL");
         require(tokens || n_tokens == 0, "rwkv_eval: tokens must not be NULL");
-        require(mode >= RWKV_LOGITS_NONE && mode <= RWKV_LOGITS_ALL, "rwkv_eval: unknown logits mode");
+        require(enum_value(mode) >= RWKV_LOGITS_NONE && enum_value(mode) <= RWKV_LOGITS_ALL,
+                "rwkv_eval: unknown logits mode");
         const rwkv_model& model = *ctx->model;
         check_same_model(state, &model, "rwkv_eval");
         const size_t V = size_t(model.m.config.n_vocab);

@@ -12,7 +12,8 @@
 // OutIn (W[o, k] at o * n_in + k):
 //   - decode, T ≤ kMaxDirectT: dot_tile<D, R, TT> on the weights in place, 8 rows × 1 token or 4 rows × 2 tokens
 //     (≤ 8 accumulators + x + weights in 16 registers), tokens in chunks so each weight comes from memory once; a
-//     thread reads its rows as R sections side by side (R long sequential streams for the hardware prefetcher).
+//     thread reads its rows as R sections side by side (R long sequential streams for the hardware prefetcher),
+//     each also prefetched kPrefetchBytes ahead into L2.
 //   - prefill: panels converted to fp32 and packed (groups of 4 rows, tiles of 3 tokens, interleaved per 8-k step);
 //     packed_tile runs 4 × 3 = 12 accumulators + 3 x + 1 weight register. Its 7 loads per 12 FMAs would stream
 //     from L2 for long rows, so k goes in blocks of kKBlockSteps steps: the X tile's block stays in L1 while the
@@ -47,6 +48,7 @@ constexpr int kGemmTokens = 3;              // ... × tokens
 constexpr int kKBlockSteps = 64;            // prefill: k blocks of 64 steps (512 k) for longer rows
 constexpr int64_t kPanelBytes = 256 << 10;  // prefill: packed fp32 panel per thread, at most (stays in L2) ...
 constexpr int kMaxPanelRows = 32;           // ... and at most this many rows
+constexpr int64_t kXChunkBytes = 4 << 20;   // prefill: tokens per pass, at most this much packed X
 constexpr int kInOutCols = 32;              // InOut tile: columns (4 vectors) ...
 constexpr int kInOutTokens = 2;             // ... × tokens
 constexpr int64_t kSmallWork = 1 << 16;     // multiply-adds below which one thread does the whole call
@@ -59,6 +61,7 @@ template <DType D>
 constexpr int kBlockVecs = D == DType::BF16 ? 2 : 1;
 template <DType D>
 constexpr int kBlockK = D == DType::BF16 ? 2 * kLanes : kLanes;
+constexpr int kPrefetchBytes = 2048;  // decode: prefetch distance ahead of each row stream, into L2
 
 // A growable 64-byte-aligned scratch buffer (contents not kept when it grows).
 class AlignedBuffer {
@@ -156,12 +159,20 @@ RWKV_AVX2_INLINE float hsum(__m256 v) {
 
 // ---- decode: tiles on the weights in place
 
-// One block of k (from k) of a tile: the TT tokens' x block, then per row (at stride ws) one weight block and its
-// FMAs into acc[r][t]. Full: the whole block is inside the row (else masked / zero-padded loads of the first n - k).
+// One block of k (from k) of a tile: prefetch, the TT tokens' x block, then per row (at stride ws) one weight block
+// and its FMAs into acc[r][t]. Full: the whole block is inside the row (else zero-padded copies of the first n - k).
 template <DType D, int R, int TT, bool Full>
 RWKV_AVX2_INLINE void tile_block(__m256 (&acc)[R][TT], const Elem<D>* w, int64_t ws, int n, const float* xq, int n_pad,
-                                 int k) {
+                                 int k, bool prefetch) {
     constexpr int B = kBlockVecs<D>;
+    // The line kPrefetchBytes ahead in each row stream (past the end: a harmless no-op), once per 64 bytes (a block
+    // is 32 bytes of weights).
+    if (prefetch && (k / kBlockK<D>) % 2 == 0) {
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++)
+            _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(w + r * ws + k) + kPrefetchBytes),
+                         _MM_HINT_T1);
+    }
     __m256 xv[TT][B];
 #pragma GCC unroll 8
     for (int t = 0; t < TT; t++)
@@ -179,10 +190,10 @@ RWKV_AVX2_INLINE void tile_block(__m256 (&acc)[R][TT], const Elem<D>* w, int64_t
 }
 
 // y[t * n_out + r * rs] (=|+=) Σ_k w[r * rs * n + k] · x[t, k] for r < R, t < TT: R rows at a stride of rs rows,
-// with xq the tokens' x in block order (rows of n_pad floats).
+// with xq the tokens' x in block order (rows of n_pad floats). `prefetch`: the rows are read for the first time.
 template <DType D, int R, int TT>
 RWKV_AVX2 void dot_tile(const Elem<D>* w, int n, const float* xq, int n_pad, float* y, int64_t n_out, bool accumulate,
-                        int64_t rs) {
+                        int64_t rs, bool prefetch) {
     const int64_t ws = rs * n;
     __m256 acc[R][TT];
 #pragma GCC unroll 8
@@ -190,8 +201,8 @@ RWKV_AVX2 void dot_tile(const Elem<D>* w, int n, const float* xq, int n_pad, flo
 #pragma GCC unroll 8
         for (int t = 0; t < TT; t++) acc[r][t] = _mm256_setzero_ps();
     int k = 0;
-    for (; k + kBlockK<D> <= n; k += kBlockK<D>) tile_block<D, R, TT, true>(acc, w, ws, n, xq, n_pad, k);
-    if (k < n) tile_block<D, R, TT, false>(acc, w, ws, n, xq, n_pad, k);
+    for (; k + kBlockK<D> <= n; k += kBlockK<D>) tile_block<D, R, TT, true>(acc, w, ws, n, xq, n_pad, k, prefetch);
+    if (k < n) tile_block<D, R, TT, false>(acc, w, ws, n, xq, n_pad, k, prefetch);
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
@@ -214,9 +225,9 @@ RWKV_AVX2 void direct_rows(const MatmulArgs& a, const float* xq, int n_pad, int6
         const float* x = xq + int64_t(t0) * n_pad;
         float* y = a.y + int64_t(t0) * n_out + o;
         if (a.T - t0 >= 2)
-            dot_tile<D, R, 2>(w, n, x, n_pad, y, n_out, a.accumulate, rs);
+            dot_tile<D, R, 2>(w, n, x, n_pad, y, n_out, a.accumulate, rs, t0 == 0);
         else
-            dot_tile<D, R, 1>(w, n, x, n_pad, y, n_out, a.accumulate, rs);
+            dot_tile<D, R, 1>(w, n, x, n_pad, y, n_out, a.accumulate, rs, t0 == 0);
     }
 }
 
@@ -452,6 +463,34 @@ RWKV_AVX2 void in_out_item(const MatmulArgs& a, int64_t item, int64_t col_blocks
 
 // ---- the entry point for one dtype
 
+// Prefill for tokens [0, a.T) of `a` (a chunk of the call): pack X, then the rows over the threads.
+template <DType D>
+void gemm(const MatmulArgs& a, int n_pad, ThreadPool& pool) {
+    const WeightMatrix& w = *a.w;
+    const int64_t work = int64_t(a.T) * w.n_out * w.n_in;
+    GemmPlan plan;
+    plan.steps = n_pad / kLanes;
+    plan.tiles = (a.T + kGemmTokens - 1) / kGemmTokens;
+    const int64_t fit = kPanelBytes / (plan.w_group_floats() * int64_t(sizeof(float))) * kGemmRows;
+    plan.panel_rows = int(std::clamp<int64_t>(fit, kGemmRows, kMaxPanelRows));
+    // X tiles are packed once per call and shared by the threads; each thread packs its own W panels.
+    thread_local AlignedBuffer xp_buf;
+    float* xp = xp_buf.floats(plan.tiles * plan.x_tile_floats());
+    pool.parallel_for(plan.tiles, work < kSmallWork ? plan.tiles : 1, [&](int64_t b, int64_t e) {
+        for (int64_t j = b; j < e; j++) {
+            const int t0 = int(j) * kGemmTokens;
+            pack_x<D>(a.x + int64_t(t0) * w.n_in, w.n_in, n_pad, std::min(kGemmTokens, a.T - t0),
+                      xp + j * plan.x_tile_floats());
+        }
+    });
+    pool.parallel_for(w.n_out, work < kSmallWork ? w.n_out : plan.panel_rows, [&](int64_t b, int64_t e) {
+        thread_local AlignedBuffer wp_buf, carry_buf;  // grow once per thread, then reused
+        float* wp = wp_buf.floats(plan.panel_rows / kGemmRows * plan.w_group_floats());
+        __m256* carry = reinterpret_cast<__m256*>(carry_buf.floats(int64_t(plan.panel_rows) * kGemmTokens * kLanes));
+        out_in_gemm<D>(a, plan, b, e, xp, wp, carry);
+    });
+}
+
 template <DType D>
 void run(const MatmulArgs& a, ThreadPool& pool) {
     const WeightMatrix& w = *a.w;
@@ -479,27 +518,18 @@ void run(const MatmulArgs& a, ThreadPool& pool) {
         });
         return;
     }
-    GemmPlan plan;
-    plan.steps = n_pad / kLanes;
-    plan.tiles = (a.T + kGemmTokens - 1) / kGemmTokens;
-    const int64_t fit = kPanelBytes / (plan.w_group_floats() * int64_t(sizeof(float))) * kGemmRows;
-    plan.panel_rows = int(std::clamp<int64_t>(fit, kGemmRows, kMaxPanelRows));
-    // X tiles are packed once per call and shared by the threads; each thread packs its own W panels.
-    thread_local AlignedBuffer xp_buf;
-    float* xp = xp_buf.floats(plan.tiles * plan.x_tile_floats());
-    pool.parallel_for(plan.tiles, work < kSmallWork ? plan.tiles : 1, [&](int64_t b, int64_t e) {
-        for (int64_t j = b; j < e; j++) {
-            const int t0 = int(j) * kGemmTokens;
-            pack_x<D>(a.x + int64_t(t0) * w.n_in, w.n_in, n_pad, std::min(kGemmTokens, a.T - t0),
-                      xp + j * plan.x_tile_floats());
-        }
-    });
-    pool.parallel_for(w.n_out, work < kSmallWork ? w.n_out : plan.panel_rows, [&](int64_t b, int64_t e) {
-        thread_local AlignedBuffer wp_buf, carry_buf;  // grow once per thread, then reused
-        float* wp = wp_buf.floats(plan.panel_rows / kGemmRows * plan.w_group_floats());
-        __m256* carry = reinterpret_cast<__m256*>(carry_buf.floats(int64_t(plan.panel_rows) * kGemmTokens * kLanes));
-        out_in_gemm<D>(a, plan, b, e, xp, wp, carry);
-    });
+    // Tokens in chunks whose packed X (≤ kXChunkBytes) stays in L2/L3 while every panel of rows passes over it;
+    // each chunk converts and packs the weights again (once per ≥ 32 tokens for the longest rows).
+    const int64_t token_bytes = int64_t(n_pad) * int64_t(sizeof(float));
+    const int chunk =
+        int(std::max<int64_t>(kXChunkBytes / token_bytes / kGemmTokens, 32 / kGemmTokens + 1) * kGemmTokens);
+    for (int t0 = 0; t0 < a.T; t0 += chunk) {
+        MatmulArgs part = a;
+        part.x = a.x + int64_t(t0) * w.n_in;
+        part.y = a.y + int64_t(t0) * w.n_out;
+        part.T = std::min(chunk, a.T - t0);
+        gemm<D>(part, n_pad, pool);
+    }
 }
 
 }  // namespace

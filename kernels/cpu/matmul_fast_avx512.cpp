@@ -2,20 +2,22 @@
 // for any x86-64: every function that uses AVX-512 carries RWKV_AVX512 (a target attribute), and the dispatcher
 // only calls in here when cpu_isa_supported(CpuIsa::Avx512). Design and measurements: docs/cpu-kernels.md.
 //
-// Blocks of k. A row of weights is consumed in blocks: 16 k (one vector) for f32 and f16 (vcvtph2ps), 32 k for
-// bf16, whose 64-byte block is split by a shift and a mask into the even-k and the odd-k weights as fp32 (two
-// integer ops for 32 weights instead of four). X is first copied into the same block order ("xq": per block the
-// 16 x values, or for bf16 the 16 even then the 16 odd ones), zero-padded to whole blocks, once per call.
-// Every output element is therefore summed the same way in every path: lane l of one 16-lane accumulator takes
-// the products of its block positions in block order with FMA, then hsum() adds the lanes in a fixed tree.
-// Decode and prefill, and any number of threads, give bitwise-identical results.
+// Blocks of k. A row of weights is consumed in blocks of one 64-byte cache line: 16 k for f32, 32 k for f16 (two
+// vcvtph2ps) and for bf16, whose 32 values are split by a shift and a mask into the even-k and the odd-k weights as
+// fp32 (two integer ops for 32 weights instead of four). X is first copied into the same block order ("xq": the x
+// values in order, or for bf16 per block the 16 even then the 16 odd ones), zero-padded to whole blocks, once per
+// call. Every output element is therefore summed the same way in every path: lane l of one 16-lane accumulator
+// takes the products of its block positions in block order with FMA (for f32/f16: k ≡ l mod 16 in increasing k),
+// then hsum() adds the lanes in a fixed tree. Decode and prefill, and any number of threads, give
+// bitwise-identical results.
 //
 // OutIn (W[o, k] at o * n_in + k), every big matrix:
 //   - decode, T ≤ kMaxDirectT: dot_tile<D, R, TT> reads R rows of the weights in place (8 rows for T = 1, else 4)
 //     and dots them with TT ≤ 4 tokens, the tokens in chunks so that each weight comes from memory once. A thread
-//     cuts its rows into R sections and reads row i of every section side by side: R long sequential streams,
-//     which the hardware prefetcher follows (R adjacent rows would be R short streams, 24 cache lines each for
-//     768 bf16, that it never catches up with). Bytes moved: n_out · n_in · sizeof(dtype); memory-bound.
+//     cuts its rows into R sections and reads row i of every section side by side: R long sequential streams
+//     (R adjacent rows would be R short streams, 24 cache lines each for 768 bf16, that the hardware prefetcher
+//     never catches up with), each prefetched kPrefetchBytes ahead into L2 (worth ~20% of bandwidth here). Bytes
+//     moved: n_out · n_in · sizeof(dtype); memory-bound.
 //   - prefill, T > kMaxDirectT: the rows of a panel (≤ kPanelBytes) are converted to fp32 and packed as groups of
 //     4 rows interleaved per 16-k step, X as tiles of 6 tokens interleaved the same way; packed_tile then runs
 //     4 rows × 6 tokens = 24 accumulators with 10 vector loads per 24 FMAs from two contiguous streams (no L1
@@ -62,6 +64,7 @@ constexpr int kGemmRows = 4;                // prefill tile: rows ...
 constexpr int kGemmTokens = 6;              // ... × tokens
 constexpr int64_t kPanelBytes = 256 << 10;  // prefill: packed fp32 panel per thread, at most (stays in L2) ...
 constexpr int kMaxPanelRows = 32;           // ... and at most this many rows
+constexpr int64_t kXChunkBytes = 4 << 20;   // prefill: tokens per pass, at most this much packed X
 constexpr int kInOutCols = 64;              // InOut tile: columns (4 vectors) ...
 constexpr int kInOutTokens = 4;             // ... × tokens
 constexpr int64_t kSmallWork = 1 << 16;     // multiply-adds below which one thread does the whole call
@@ -69,11 +72,12 @@ constexpr int64_t kSmallWork = 1 << 16;     // multiply-adds below which one thr
 template <DType D>
 using Elem = std::conditional_t<D == DType::F32, float, uint16_t>;
 
-// Vectors of 16 weights per block of k, and k per block.
+// Vectors of 16 weights per block of k, and k per block: one 64-byte cache line of weights.
 template <DType D>
-constexpr int kBlockVecs = D == DType::BF16 ? 2 : 1;
+constexpr int kBlockVecs = D == DType::F32 ? 1 : 2;
 template <DType D>
-constexpr int kBlockK = D == DType::BF16 ? 2 * kLanes : kLanes;
+constexpr int kBlockK = D == DType::F32 ? kLanes : 2 * kLanes;
+constexpr int kPrefetchBytes = 2048;  // decode: prefetch distance ahead of each row stream, into L2
 
 // A growable 64-byte-aligned scratch buffer (contents not kept when it grows).
 class AlignedBuffer {
@@ -101,9 +105,12 @@ RWKV_AVX512_INLINE void load_block(const Elem<D>* p, int valid, __m512* out) {
     if constexpr (D == DType::F32) {
         out[0] = Full ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(__mmask16((1u << valid) - 1), p);
     } else if constexpr (D == DType::F16) {
-        const __m256i h = Full ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
-                               : _mm256_maskz_loadu_epi16(__mmask16((1u << valid) - 1), p);
-        out[0] = _mm512_cvtph_ps(h);
+        for (int j = 0; j < 2; j++) {
+            const int vj = std::clamp(valid - j * kLanes, 0, kLanes);
+            const __m256i h = Full ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + j * kLanes))
+                                   : _mm256_maskz_loadu_epi16(__mmask16((1u << vj) - 1), p + j * kLanes);
+            out[j] = _mm512_cvtph_ps(h);
+        }
     } else {
         // 32 bf16 as 16 dwords: the low half of dword l is k = 2l, the high half k = 2l + 1. bf16 is the top half
         // of an fp32, so (dword << 16) is w[2l] and (dword & 0xffff0000) is w[2l + 1].
@@ -129,7 +136,7 @@ RWKV_AVX512 void x_in_block_order(const float* x, int n, int n_pad, float* out, 
             _mm512_storeu_ps(out + s * step_stride, _mm512_permutex2var_ps(v[0], even, v[1]));
             _mm512_storeu_ps(out + (s + 1) * step_stride, _mm512_permutex2var_ps(v[0], odd, v[1]));
         } else {
-            _mm512_storeu_ps(out + s * step_stride, v[0]);
+            for (int j = 0; j < kBlockVecs<D>; j++) _mm512_storeu_ps(out + (s + j) * step_stride, v[j]);
         }
     }
 }
@@ -145,12 +152,18 @@ RWKV_AVX512_INLINE float hsum(__m512 v) {
 
 // ---- decode: tiles on the weights in place
 
-// One block of k (from k) of a tile: the TT tokens' x block, then per row (at stride ws) one weight block and its
-// FMAs into acc[r][t]. Full: the whole block is inside the row (else masked / zero-padded loads of the first n - k).
+// One block of k (from k) of a tile: prefetch, the TT tokens' x block, then per row (at stride ws) one weight block
+// and its FMAs into acc[r][t]. Full: the whole block is inside the row (else masked loads of the first n - k).
 template <DType D, int R, int TT, bool Full>
 RWKV_AVX512_INLINE void tile_block(__m512 (&acc)[R][TT], const Elem<D>* w, int64_t ws, int n, const float* xq,
-                                   int n_pad, int k) {
+                                   int n_pad, int k, bool prefetch) {
     constexpr int B = kBlockVecs<D>;
+    if (prefetch) {  // the line kPrefetchBytes ahead in each row stream (past the end: a harmless no-op)
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++)
+            _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(w + r * ws + k) + kPrefetchBytes),
+                         _MM_HINT_T1);
+    }
     __m512 xv[TT][B];
 #pragma GCC unroll 8
     for (int t = 0; t < TT; t++)
@@ -168,10 +181,10 @@ RWKV_AVX512_INLINE void tile_block(__m512 (&acc)[R][TT], const Elem<D>* w, int64
 }
 
 // y[t * n_out + r * rs] (=|+=) Σ_k w[r * rs * n + k] · x[t, k] for r < R, t < TT: R rows at a stride of rs rows,
-// with xq the tokens' x in block order (rows of n_pad floats).
+// with xq the tokens' x in block order (rows of n_pad floats). `prefetch`: the rows are read for the first time.
 template <DType D, int R, int TT>
 RWKV_AVX512 void dot_tile(const Elem<D>* w, int n, const float* xq, int n_pad, float* y, int64_t n_out, bool accumulate,
-                          int64_t rs) {
+                          int64_t rs, bool prefetch) {
     const int64_t ws = rs * n;
     __m512 acc[R][TT];
 #pragma GCC unroll 8
@@ -179,8 +192,8 @@ RWKV_AVX512 void dot_tile(const Elem<D>* w, int n, const float* xq, int n_pad, f
 #pragma GCC unroll 8
         for (int t = 0; t < TT; t++) acc[r][t] = _mm512_setzero_ps();
     int k = 0;
-    for (; k + kBlockK<D> <= n; k += kBlockK<D>) tile_block<D, R, TT, true>(acc, w, ws, n, xq, n_pad, k);
-    if (k < n) tile_block<D, R, TT, false>(acc, w, ws, n, xq, n_pad, k);
+    for (; k + kBlockK<D> <= n; k += kBlockK<D>) tile_block<D, R, TT, true>(acc, w, ws, n, xq, n_pad, k, prefetch);
+    if (k < n) tile_block<D, R, TT, false>(acc, w, ws, n, xq, n_pad, k, prefetch);
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
@@ -204,16 +217,16 @@ RWKV_AVX512 void direct_rows(const MatmulArgs& a, const float* xq, int n_pad, in
         static_assert(kDirectTokens == 4, "the switch below covers 1..kDirectTokens tokens");
         switch (std::min(kDirectTokens, a.T - t0)) {
             case 4:
-                dot_tile<D, R, 4>(w, n, x, n_pad, y, n_out, a.accumulate, rs);
+                dot_tile<D, R, 4>(w, n, x, n_pad, y, n_out, a.accumulate, rs, t0 == 0);
                 break;
             case 3:
-                dot_tile<D, R, 3>(w, n, x, n_pad, y, n_out, a.accumulate, rs);
+                dot_tile<D, R, 3>(w, n, x, n_pad, y, n_out, a.accumulate, rs, t0 == 0);
                 break;
             case 2:
-                dot_tile<D, R, 2>(w, n, x, n_pad, y, n_out, a.accumulate, rs);
+                dot_tile<D, R, 2>(w, n, x, n_pad, y, n_out, a.accumulate, rs, t0 == 0);
                 break;
             case 1:
-                dot_tile<D, R, 1>(w, n, x, n_pad, y, n_out, a.accumulate, rs);
+                dot_tile<D, R, 1>(w, n, x, n_pad, y, n_out, a.accumulate, rs, t0 == 0);
                 break;
         }
     }
@@ -451,6 +464,32 @@ RWKV_AVX512 void in_out_item(const MatmulArgs& a, int64_t item, int64_t col_bloc
 
 // ---- the entry point for one dtype
 
+// Prefill for tokens [0, a.T) of `a` (a chunk of the call): pack X, then the rows over the threads.
+template <DType D>
+void gemm(const MatmulArgs& a, int n_pad, ThreadPool& pool) {
+    const WeightMatrix& w = *a.w;
+    const int64_t work = int64_t(a.T) * w.n_out * w.n_in;
+    GemmPlan plan;
+    plan.steps = n_pad / kLanes;
+    plan.tiles = (a.T + kGemmTokens - 1) / kGemmTokens;
+    const int64_t fit = kPanelBytes / (plan.w_group_floats() * int64_t(sizeof(float))) * kGemmRows;
+    plan.panel_rows = int(std::clamp<int64_t>(fit, kGemmRows, kMaxPanelRows));
+    // X tiles are packed once per call and shared by the threads; each thread packs its own W panels.
+    thread_local AlignedBuffer xp_buf;
+    float* xp = xp_buf.floats(plan.tiles * plan.x_tile_floats());
+    pool.parallel_for(plan.tiles, work < kSmallWork ? plan.tiles : 1, [&](int64_t b, int64_t e) {
+        for (int64_t j = b; j < e; j++) {
+            const int t0 = int(j) * kGemmTokens;
+            pack_x<D>(a.x + int64_t(t0) * w.n_in, w.n_in, n_pad, std::min(kGemmTokens, a.T - t0),
+                      xp + j * plan.x_tile_floats());
+        }
+    });
+    pool.parallel_for(w.n_out, work < kSmallWork ? w.n_out : plan.panel_rows, [&](int64_t b, int64_t e) {
+        thread_local AlignedBuffer wp_buf;  // grows once per thread, then reused
+        out_in_gemm<D>(a, plan, b, e, xp, wp_buf.floats(plan.panel_rows / kGemmRows * plan.w_group_floats()));
+    });
+}
+
 template <DType D>
 void run(const MatmulArgs& a, ThreadPool& pool) {
     const WeightMatrix& w = *a.w;
@@ -478,25 +517,18 @@ void run(const MatmulArgs& a, ThreadPool& pool) {
         });
         return;
     }
-    GemmPlan plan;
-    plan.steps = n_pad / kLanes;
-    plan.tiles = (a.T + kGemmTokens - 1) / kGemmTokens;
-    const int64_t fit = kPanelBytes / (plan.w_group_floats() * int64_t(sizeof(float))) * kGemmRows;
-    plan.panel_rows = int(std::clamp<int64_t>(fit, kGemmRows, kMaxPanelRows));
-    // X tiles are packed once per call and shared by the threads; each thread packs its own W panels.
-    thread_local AlignedBuffer xp_buf;
-    float* xp = xp_buf.floats(plan.tiles * plan.x_tile_floats());
-    pool.parallel_for(plan.tiles, work < kSmallWork ? plan.tiles : 1, [&](int64_t b, int64_t e) {
-        for (int64_t j = b; j < e; j++) {
-            const int t0 = int(j) * kGemmTokens;
-            pack_x<D>(a.x + int64_t(t0) * w.n_in, w.n_in, n_pad, std::min(kGemmTokens, a.T - t0),
-                      xp + j * plan.x_tile_floats());
-        }
-    });
-    pool.parallel_for(w.n_out, work < kSmallWork ? w.n_out : plan.panel_rows, [&](int64_t b, int64_t e) {
-        thread_local AlignedBuffer wp_buf;  // grows once per thread, then reused
-        out_in_gemm<D>(a, plan, b, e, xp, wp_buf.floats(plan.panel_rows / kGemmRows * plan.w_group_floats()));
-    });
+    // Tokens in chunks whose packed X (≤ kXChunkBytes) stays in L2/L3 while every panel of rows passes over it;
+    // each chunk converts and packs the weights again (once per ≥ 32 tokens for the longest rows).
+    const int64_t token_bytes = int64_t(n_pad) * int64_t(sizeof(float));
+    const int chunk =
+        int(std::max<int64_t>(kXChunkBytes / token_bytes / kGemmTokens, 32 / kGemmTokens + 1) * kGemmTokens);
+    for (int t0 = 0; t0 < a.T; t0 += chunk) {
+        MatmulArgs part = a;
+        part.x = a.x + int64_t(t0) * w.n_in;
+        part.y = a.y + int64_t(t0) * w.n_out;
+        part.T = std::min(chunk, a.T - t0);
+        gemm<D>(part, n_pad, pool);
+    }
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -26,6 +27,9 @@
 
 #include "../../tools/cli/chat_session.h"
 #include "testutil/testutil.h"
+
+// A child that exits early (an error test) closes its stdin: writing to it must give EPIPE, not kill the test.
+static const bool kSigpipeIgnored = (std::signal(SIGPIPE, SIG_IGN), true);
 
 namespace {
 

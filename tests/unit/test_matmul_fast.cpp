@@ -1,6 +1,7 @@
 // matmul_fast_cpu against the reference matmul_cpu, for every ISA path this CPU can run (the others skip with a
 // message), every weight dtype, both layouts, accumulate on and off, and odd shapes (n_in not a multiple of the
-// vector width, n_out = 1, 7, 33, 1000; T = 1 .. 70 across the decode / prefill switches).
+// vector width, n_out = 1, 7, 33, 1000; T = 1 .. 70 across the decode / prefill switches), plus long rows
+// (n_in = 8200, T = 140) for which the prefill takes the tokens in several chunks.
 //
 // Tolerance: |fast - ref| ≤ 1e-5 · (Σ_k |w_ok| |x_tk| + |y0|) per element, y0 being the value accumulated into.
 // Both versions sum the same exact products in fp32 in different orders (the reference: 8 partial sums of
@@ -206,6 +207,31 @@ TEST_P(MatmulFast, DecodeMatchesPrefillBitwise) {
                 EXPECT_EQ(std::memcmp(one.data(), all.data() + size_t(t) * c.n_out, one.size() * 4), 0) << "t=" << t;
             }
         }
+    }
+}
+
+// Long rows × many tokens: the prefill GEMM takes the tokens in several chunks (packed X ≤ 4 MiB each).
+TEST_P(MatmulFast, LongRowsInTokenChunks) {
+    const Param p = GetParam();
+    std::mt19937 rng(11);
+    ThreadPool pool(2);
+    const int n_out = 13, n_in = 8200, T = 140;
+    TestMatrix m(p.dtype, p.layout, n_out, n_in, rng);
+    const std::vector<float> x = activations(size_t(T) * n_in, rng);
+    std::vector<float> ref(size_t(T) * n_out), got(size_t(T) * n_out), one(n_out);
+    matmul_cpu({&m.w, x.data(), ref.data(), T, false}, pool);
+    matmul_fast_cpu({&m.w, x.data(), got.data(), T, false}, pool, p.isa);
+    for (int t = 0; t < T; t++)
+        for (int o = 0; o < n_out; o++) {
+            double bound = 0;
+            for (int i = 0; i < n_in; i++)
+                bound += std::fabs(double(m.f32[size_t(o) * n_in + i]) * x[size_t(t) * n_in + i]);
+            const size_t at = size_t(t) * n_out + o;
+            ASSERT_LE(std::fabs(double(got[at]) - ref[at]), 1e-5 * bound) << "t=" << t << " o=" << o;
+        }
+    for (int t : {0, 70, T - 1}) {
+        matmul_fast_cpu({&m.w, x.data() + size_t(t) * n_in, one.data(), 1, false}, pool, p.isa);
+        EXPECT_EQ(std::memcmp(one.data(), got.data() + size_t(t) * n_out, one.size() * 4), 0) << "t=" << t;
     }
 }
 
