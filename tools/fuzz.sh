@@ -3,7 +3,7 @@
 #        tools/fuzz.sh all SECONDS     (every target in turn, SECONDS each)
 #        tools/fuzz.sh list
 #
-# Targets: fuzz_pth fuzz_pickle fuzz_safetensors fuzz_vocab fuzz_tokenizer fuzz_state fuzz_chat_command.
+# Targets: fuzz_pth fuzz_pickle fuzz_safetensors fuzz_vocab fuzz_tokenizer fuzz_state fuzz_chat.
 # Builds build-fuzz with clang (-fsanitize=fuzzer,address,undefined; the library with fuzzer-no-link), writes the
 # seed corpora from tests/fixtures (fuzz_seeds), then fuzzes ONE process (no -jobs/-workers: the machine is
 # shared) with the target's dictionary from fuzz/dict. Memory is bounded: -rss_limit_mb and -malloc_limit_mb make
@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-targets=(fuzz_pth fuzz_pickle fuzz_safetensors fuzz_vocab fuzz_tokenizer fuzz_state fuzz_chat_command)
+targets=(fuzz_pth fuzz_pickle fuzz_safetensors fuzz_vocab fuzz_tokenizer fuzz_state fuzz_chat)
 if [ $# -lt 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
     sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
@@ -40,7 +40,7 @@ case $target in
     fuzz_vocab) dict=vocab; max_len=16384 ;;
     fuzz_tokenizer) dict=tokenizer; max_len=4096 ;;
     fuzz_state) dict=state; max_len=2048 ;;
-    fuzz_chat_command) dict=chat; max_len=1024 ;;
+    fuzz_chat) dict=chat; max_len=4096 ;;
     *) echo "fuzz.sh: unknown target '$target' (tools/fuzz.sh list)" >&2; exit 2 ;;
 esac
 
