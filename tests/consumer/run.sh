@@ -9,16 +9,15 @@
 # build is static, static if it is shared; library and tools only, CUDA off, kept in <build>/consumer-<kind> so that
 # a re-run is incremental):
 #   1. cmake --install into a temporary prefix; check the layout (headers with the generated rwkv/version.h,
-#      library, rwkvConfig.cmake + version file, rwkv.pc, rwkv-cli and rwkv-bench, the vocabulary when the build
-#      has it), the SONAME, and that a shared librwkv exports the rwkv_* API and nothing else;
+#      library, rwkvConfig.cmake + version file, rwkv.pc, rwkv-cli, the vocabulary when the build has it), the
+#      SONAME, and that a shared librwkv exports the rwkv_* API and nothing else;
 #   2. build each example of docs/examples out of tree with find_package(rwkv), and again with pkg-config alone,
 #      with -Wall -Wextra -Werror;
 #   3. run them on a fixture model (tests/fixtures/tiny-bf16.pth, V = 256) with a byte-level vocabulary (ids
-#      1..256 = bytes 0..255) so that text goes in and out; both builds of an example must print the same; start
-#      the installed tools; with the World vocabulary installed, run the simple example on it too.
-# Environment: RWKV_CONSUMER_ONE_KIND=1 skips the second configuration; RWKV_CONSUMER_TOOLS=0 leaves the tools out
-# of it (they are ~70% of its build time; with them it also checks that they link against the shared library's
-# public API only and find it through their run path); RWKV_CONSUMER_EXAMPLES="simple state" runs a subset. Exit status 0 when everything passed, 1 on the first failure (with its output).
+#      1..256 = bytes 0..255) so that text goes in and out; both builds of an example must print the same; run the
+#      installed rwkv-cli; with the World vocabulary installed, run the simple example on it too.
+# Environment: RWKV_CONSUMER_ONE_KIND=1 skips the second configuration; RWKV_CONSUMER_EXAMPLES="simple state"
+# runs a subset of the examples. Exit status 0 when everything passed, 1 on the first failure (with its output).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -83,7 +82,7 @@ check_install() {  # build kind prefix
     quiet "$cmake" --install "$build" --prefix "$prefix"
     local f
     local files=(include/rwkv/rwkv.h include/rwkv/rwkv.hpp include/rwkv/error.hpp include/rwkv/version.h)
-    if grep -q '^RWKV_BUILD_TOOLS:BOOL=ON$' "$build/CMakeCache.txt"; then files+=(bin/rwkv-cli bin/rwkv-bench); fi
+    grep -q '^RWKV_BUILD_TOOLS:BOOL=ON$' "$build/CMakeCache.txt" && files+=(bin/rwkv-cli)
     if [[ -f $build/share/rwkv/$vocab_name ]]; then files+=(share/rwkv/$vocab_name); fi
     for f in "${files[@]}"; do
         [[ -f $prefix/$f ]] || fail "$kind: $f not installed"
@@ -173,24 +172,17 @@ run_examples() {  # kind prefix out
         cmp -s "$out/$ex.cmake.txt" "$out/$ex.pkgconfig.txt" ||
             fail "$kind: $ex prints differently when built with CMake and with pkg-config"
     done
-    # The installed tools start (they find a shared librwkv through their relative run path) and run.
-    local tools=""
-    [[ -x $prefix/bin/rwkv-cli ]] && tools=" and the installed tools"
     if [[ -x $prefix/bin/rwkv-cli ]]; then
         "$prefix/bin/rwkv-cli" info -m "$model" >"$out/cli.txt" 2>&1 ||
             { cat "$out/cli.txt" >&2; fail "$kind: the installed rwkv-cli failed"; }
-    fi
-    if [[ -x $prefix/bin/rwkv-bench ]]; then
-        "$prefix/bin/rwkv-bench" --help >"$out/bench.txt" 2>&1 ||
-            { cat "$out/bench.txt" >&2; fail "$kind: the installed rwkv-bench does not start"; }
     fi
     local world=$prefix/share/rwkv/$vocab_name
     if [[ -f $world && " ${examples[*]} " == *" simple "* ]]; then
         RWKV_VOCAB=$world "$out/cmake/simple" "$model" "A" >"$out/world.txt" 2>&1 ||
             { cat "$out/world.txt" >&2; fail "$kind: simple with the installed World vocabulary failed"; }
-        say "$kind: ran ${examples[*]} (CMake and pkg-config builds)$tools; simple also on the World vocabulary"
+        say "$kind: ran ${examples[*]} (CMake and pkg-config builds) and rwkv-cli; simple also on the World vocabulary"
     else
-        say "$kind: ran ${examples[*]} (CMake and pkg-config builds)$tools"
+        say "$kind: ran ${examples[*]} (CMake and pkg-config builds) and rwkv-cli"
     fi
 }
 
@@ -218,15 +210,14 @@ if [[ ${RWKV_CONSUMER_ONE_KIND:-0} != 1 ]]; then
     t0=$SECONDS
     say "configuring and building the $other library in $other_build (CUDA off, no tests)"
     quiet "$cmake" -S "$source_dir" -B "$other_build" -G "$generator" -DCMAKE_BUILD_TYPE="$build_type" \
-        -DBUILD_SHARED_LIBS=$shared -DRWKV_CUDA=OFF -DRWKV_BUILD_TESTS=OFF -DRWKV_INSTALL=ON \
-        -DRWKV_BUILD_TOOLS="$([[ ${RWKV_CONSUMER_TOOLS:-1} == 0 ]] && echo OFF || echo ON)" \
+        -DBUILD_SHARED_LIBS=$shared -DRWKV_CUDA=OFF -DRWKV_BUILD_TESTS=OFF -DRWKV_BUILD_TOOLS=ON -DRWKV_INSTALL=ON \
         -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx"
     quiet "$cmake" --build "$other_build" -j "$(nproc)"
     if [[ -f $build_dir/share/rwkv/$vocab_name ]]; then
         mkdir -p "$other_build/share/rwkv"
         cp "$build_dir/share/rwkv/$vocab_name" "$other_build/share/rwkv/"
     fi
-    say "$other: library (and tools) configured and built in $((SECONDS - t0)) s"
+    say "$other: library built in $((SECONDS - t0)) s"
     test_kind "$other_build"
 fi
 say "all passed in $((SECONDS - t_start)) s"
