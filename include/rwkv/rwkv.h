@@ -170,11 +170,11 @@ RWKV_API void rwkv_model_free(rwkv_model* model);
  * at realistic scales; ffn_sparsity >= 0 biases the FFN key weights so that this fraction of the ReLU²
  * pre-activations is negative (trained models: ~0.9), < 0 leaves the natural ~0.5 of random weights. */
 typedef struct rwkv_synthetic_params {
-    const char* preset;  /* default "0.1b" */
-    rwkv_dtype dtype;    /* default BF16 */
-    float ffn_sparsity;  /* default -1 (natural) */
-    uint64_t seed;       /* default 1 */
-    int n_vocab;         /* 0 = the preset's (65536; 256 for "tiny") */
+    const char* preset; /* default "0.1b" */
+    rwkv_dtype dtype;   /* default BF16 */
+    float ffn_sparsity; /* default -1 (natural) */
+    uint64_t seed;      /* default 1 */
+    int n_vocab;        /* 0 = the preset's (65536; 256 for "tiny") */
 } rwkv_synthetic_params;
 
 RWKV_API rwkv_synthetic_params rwkv_synthetic_default_params(void);
@@ -357,8 +357,7 @@ RWKV_API rwkv_status rwkv_sampler_set_params(rwkv_sampler* sampler, const rwkv_s
 RWKV_API rwkv_status rwkv_sampler_set_banned(rwkv_sampler* sampler, const int32_t* ids, size_t n_ids);
 /* bias[i] is added to the logit of ids[i] before sampling (n pairs). Replaces the previous bias; n = 0 clears it.
  * Returns OK or INVALID_ARGUMENT (NULL, an id outside [0, n_vocab), a non-finite bias). */
-RWKV_API rwkv_status rwkv_sampler_set_bias(rwkv_sampler* sampler, const int32_t* ids, const float* bias,
-                                           size_t n);
+RWKV_API rwkv_status rwkv_sampler_set_bias(rwkv_sampler* sampler, const int32_t* ids, const float* bias, size_t n);
 /* Apply bans, bias and penalties to `logits` (n_logits == n_vocab floats, modified in place) and choose a token
  * into *out_token. Does not record it: call rwkv_sampler_accept for the token you keep. Returns OK or
  * INVALID_ARGUMENT (NULL, wrong n_logits, a NaN or +inf logit, every token banned). */
@@ -373,19 +372,19 @@ RWKV_API rwkv_status rwkv_sampler_reset(rwkv_sampler* sampler);
 /* ---- generation -------------------------------------------------------------------------------------------- */
 
 typedef enum rwkv_stop_reason {
-    RWKV_STOP_LENGTH = 0,      /* max_tokens generated */
-    RWKV_STOP_TOKEN = 1,       /* a stop token was sampled (not fed to the state) */
-    RWKV_STOP_STRING = 2,      /* a stop string appeared (its tokens were fed to the state) */
-    RWKV_STOP_CANCELLED = 3    /* the callback or the cancel flag asked to stop */
+    RWKV_STOP_LENGTH = 0,   /* max_tokens generated */
+    RWKV_STOP_TOKEN = 1,    /* a stop token was sampled (not fed to the state) */
+    RWKV_STOP_STRING = 2,   /* a stop string appeared (its tokens were fed to the state) */
+    RWKV_STOP_CANCELLED = 3 /* the callback or the cancel flag asked to stop */
 } rwkv_stop_reason;
 
 typedef struct rwkv_generate_params {
-    int max_tokens;                /* default 256 */
+    int max_tokens;                  /* default 256 */
     const char* const* stop_strings; /* n_stop_strings strings, e.g. {"\n\n"}; default none */
     size_t n_stop_strings;
-    const int32_t* stop_tokens;    /* default: token 0 (end of text) */
+    const int32_t* stop_tokens; /* default: token 0 (end of text) */
     size_t n_stop_tokens;
-    const volatile int* cancel;    /* optional: generation stops when *cancel becomes non-zero (e.g. from SIGINT) */
+    const volatile int* cancel; /* optional: generation stops when *cancel becomes non-zero (e.g. from SIGINT) */
 } rwkv_generate_params;
 
 /* Defaults: 256 tokens, no stop strings, stop token 0 (end of text; the array is static), no cancel flag.
@@ -417,8 +416,8 @@ typedef struct rwkv_generate_result {
  * BACKEND_ERROR, OUT_OF_MEMORY. */
 RWKV_API rwkv_status rwkv_generate(rwkv_context* ctx, rwkv_state* state, const rwkv_tokenizer* tokenizer,
                                    rwkv_sampler* sampler, const int32_t* prompt, size_t n_prompt,
-                                   const rwkv_generate_params* params, rwkv_token_callback callback,
-                                   void* user_data, rwkv_generate_result* out_result);
+                                   const rwkv_generate_params* params, rwkv_token_callback callback, void* user_data,
+                                   rwkv_generate_result* out_result);
 
 #ifdef __cplusplus
 }

@@ -106,7 +106,7 @@ class Context {
 };
 
 class Tokenizer {
-public:
+  public:
     // path "" = the default search ($RWKV_VOCAB, share/rwkv beside the executable, the install prefix).
     explicit Tokenizer(const std::string& path = "") {
         rwkv_tokenizer* t = nullptr;
@@ -129,12 +129,12 @@ public:
     }
     const rwkv_tokenizer* get() const { return handle_.get(); }
 
-private:
+  private:
     std::unique_ptr<rwkv_tokenizer, TokenizerDeleter> handle_;
 };
 
 class Sampler {
-public:
+  public:
     Sampler(const rwkv_sampler_params& params, int n_vocab) {
         rwkv_sampler* s = nullptr;
         check(rwkv_sampler_init(&params, n_vocab, &s));
@@ -143,7 +143,7 @@ public:
     void set_params(const rwkv_sampler_params& params) { check(rwkv_sampler_set_params(get(), &params)); }
     rwkv_sampler* get() const { return handle_.get(); }
 
-private:
+  private:
     std::unique_ptr<rwkv_sampler, SamplerDeleter> handle_;
 };
 

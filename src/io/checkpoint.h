@@ -14,7 +14,7 @@ enum class CheckpointFormat { Pth, Safetensors };
 const char* checkpoint_format_name(CheckpointFormat f);  // "pth", "safetensors"
 
 class Checkpoint {
-public:
+  public:
     // Detects the format from the file's first bytes ("PK\x03\x04" or a zip with a prefix => pth; an 8-byte
     // little-endian header length followed by '{' => safetensors). Throws rwkv::Error (IO_ERROR for a file that
     // cannot be read, FORMAT_ERROR for anything malformed) with a message naming the file and the problem.
@@ -32,7 +32,7 @@ public:
     void* own(size_t nbytes);
     const MappedFile& file() const { return *file_; }
 
-private:
+  private:
     std::string path_;
     CheckpointFormat format_;
     std::unique_ptr<MappedFile> file_;

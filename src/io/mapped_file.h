@@ -8,7 +8,7 @@
 namespace rwkv {
 
 class MappedFile {
-public:
+  public:
     // Throws rwkv::Error(IO_ERROR) naming the path and the OS error when the file cannot be opened or mapped.
     // An empty file maps to size() == 0 and data() == nullptr.
     explicit MappedFile(const std::string& path);
@@ -20,7 +20,7 @@ public:
     size_t size() const { return size_; }
     const std::string& path() const { return path_; }
 
-private:
+  private:
     std::string path_;
     const uint8_t* data_ = nullptr;
     size_t size_ = 0;

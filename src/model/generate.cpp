@@ -10,10 +10,14 @@ namespace rwkv {
 
 const char* stop_reason_name(StopReason r) {
     switch (r) {
-        case StopReason::Length: return "length";
-        case StopReason::StopToken: return "stop token";
-        case StopReason::StopString: return "stop string";
-        case StopReason::Cancelled: return "cancelled";
+        case StopReason::Length:
+            return "length";
+        case StopReason::StopToken:
+            return "stop token";
+        case StopReason::StopString:
+            return "stop string";
+        case StopReason::Cancelled:
+            return "cancelled";
     }
     return "?";
 }

@@ -76,8 +76,8 @@ void time_mix(const ModelConfig& c, const LayerWeights& lw, int layer, Backend& 
     be.matmul({&lw.output, s.y.data(), s.x.data(), T, true});
 }
 
-void channel_mix(const ModelConfig& c, const LayerWeights& lw, int layer, Backend& be, Scratch& s,
-                 State* const* states, int B, int Tseq) {
+void channel_mix(const ModelConfig& c, const LayerWeights& lw, int layer, Backend& be, Scratch& s, State* const* states,
+                 int B, int Tseq) {
     const int C = c.n_embd, T = B * Tseq;
     for (int b = 0; b < B; b++) s.shift_ptr[b] = states[b]->ffn_shift(layer);
     // 1. u2 = LN(x; ln2)

@@ -14,7 +14,9 @@ namespace {
 
 using rwkv::test::SafetensorsSpec;
 
-const char* st_dtype(rwkv::DType t) { return t == rwkv::DType::F32 ? "F32" : t == rwkv::DType::F16 ? "F16" : "BF16"; }
+const char* st_dtype(rwkv::DType t) {
+    return t == rwkv::DType::F32 ? "F32" : t == rwkv::DType::F16 ? "F16" : "BF16";
+}
 
 std::vector<SafetensorsSpec> fixture_tensors() {
     auto ckpt = rwkv::Checkpoint::open(rwkv::test::fixture("tiny-bf16.safetensors"));
@@ -61,7 +63,9 @@ LoadOutcome load(const std::vector<SafetensorsSpec>& tensors, const std::string&
     return out;
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+    return s.find(part) != std::string::npos;
+}
 
 TEST(Loader, InfersTheConfigFromShapes) {
     LoadOutcome o = load(fixture_tensors(), "ok");

@@ -5,7 +5,6 @@
 // its include path and link rwkv_internal. Until it does, a stub that says so is compiled instead.
 #include "commands.h"
 
-
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -281,4 +280,3 @@ Runner add_convert(CLI::App& root) {
 }
 
 }  // namespace cli
-
