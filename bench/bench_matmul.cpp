@@ -6,6 +6,9 @@
 //       -o /tmp/bench_matmul
 //   /tmp/bench_matmul [--reps N] [--threads N] [--isa scalar,avx2,avx512] [--dtype f32,f16,bf16]
 //                     [--only bw,gemv,gemm] [--gemv-T N] [--shape OUTxIN] [--quick]
+//                     [--inout] [--zeros FRACTION]
+//   --inout: the weights in the InOut layout (the LoRAs, the transposed FFN value matrix); --zeros: that fraction
+//   of the GEMV input set to exact zeros (the ReLU² hidden of the sparse FFN: InOut skips their rows).
 //
 // Method. Bandwidth: sum of a 1 GiB fp32 buffer with 8-lane loads, 1 and `threads` threads, timed per 16 MiB
 // chunk (each thread reads its share of the chunk as 1 or as 8 interleaved streams; the 8-stream figure is the
@@ -59,7 +62,10 @@ struct Options {
     std::vector<CpuIsa> isas;
     std::vector<DType> dtypes = {DType::BF16, DType::F16, DType::F32};
     bool bw = true, gemv = true, gemm = true;
+    bool inout = false;  // --inout
+    double zeros = 0;    // --zeros
 };
+Options g_opt;
 
 const char* dtype_str(DType t) {
     return t == DType::F32 ? "f32" : t == DType::F16 ? "f16" : "bf16";
@@ -217,14 +223,15 @@ Matrix make_matrix(DType dtype, int n_out, int n_in, std::mt19937& rng) {
     m.w.dtype = dtype;
     m.w.n_out = n_out;
     m.w.n_in = n_in;
-    m.w.layout = WeightMatrix::Layout::OutIn;
+    m.w.layout = g_opt.inout ? WeightMatrix::Layout::InOut : WeightMatrix::Layout::OutIn;
     return m;
 }
 
 std::vector<float> activations(size_t n, std::mt19937& rng) {
     std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
     std::vector<float> x(n);
-    for (float& v : x) v = nd(rng);
+    for (float& v : x) v = u(rng) < g_opt.zeros ? 0.0f : nd(rng);
     return x;
 }
 
@@ -236,7 +243,7 @@ struct Shape {
 }  // namespace
 
 int main(int argc, char** argv) {
-    Options opt;
+    Options& opt = g_opt;
     for (CpuIsa isa : {CpuIsa::Scalar, CpuIsa::Avx2, CpuIsa::Avx512})
         if (cpu_isa_supported(isa)) opt.isas.push_back(isa);
     for (int i = 1; i < argc; i++) {
@@ -259,6 +266,10 @@ int main(int argc, char** argv) {
             const size_t xpos = v.find('x');
             opt.shape_out = std::atoi(v.substr(0, xpos).c_str());
             opt.shape_in = xpos == std::string::npos ? 0 : std::atoi(v.substr(xpos + 1).c_str());
+        } else if (a == "--inout") {
+            opt.inout = true;
+        } else if (a == "--zeros") {
+            opt.zeros = std::atof(next().c_str());
         } else if (a == "--quick") {
             opt.quick = true;
         } else if (a == "--isa") {

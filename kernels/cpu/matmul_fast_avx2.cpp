@@ -19,13 +19,17 @@
 //     from L2 for long rows, so k goes in blocks of kKBlockSteps steps: the X tile's block stays in L1 while the
 //     panel's groups pass, the accumulators are parked in `carry` between blocks (exact: same operations).
 //
-// InOut (W[o, k] at k * n_out + o): tiles of 32 columns × 2 tokens, axpy over k; the last partial vector of a row
+// InOut, one token (decode): passes of 64 columns over only the rows whose x[k] is not zero (in_out_rows, the sparse
+// ReLU² FFN; bitwise the same FMA chains as the tiles below without their exact-zero terms).
+// InOut (W[o, k] at k * n_out + o): tiles of 32 columns × 2 tokens in work items of one column block × 64 tokens
+// (column-block-major: the block's weights are reused from L2), axpy over k; the last partial vector of a row
 // goes through a zero-padded copy. One FMA chain per element, k increasing.
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <new>
 #include <type_traits>
+#include <vector>
 
 #include "common/thread_pool.h"
 #include "kernels/cpu/matmul_fast.h"
@@ -51,6 +55,9 @@ constexpr int kMaxPanelRows = 32;           // ... and at most this many rows
 constexpr int64_t kXChunkBytes = 4 << 20;   // prefill: tokens per pass, at most this much packed X
 constexpr int kInOutCols = 32;              // InOut tile: columns (4 vectors) ...
 constexpr int kInOutTokens = 2;             // ... × tokens
+constexpr int kInOutChunk = 64;             // InOut work item: one column block × this many tokens
+constexpr int kRowCols = 64;                // InOut, one token: columns (8 vectors) per pass over the rows
+constexpr int kRowAhead = 8;                // ... prefetching the row this many listed rows ahead
 constexpr int64_t kSmallWork = 1 << 16;     // multiply-adds below which one thread does the whole call
 
 template <DType D>
@@ -449,16 +456,82 @@ RWKV_AVX2 void in_out_cols(const MatmulArgs& a, int64_t o, int t0) {
     }
 }
 
-// Work item `item` of the InOut split: token block item / col_blocks, column block item % col_blocks.
+// Work item `item` of the InOut split: column block item / chunks, and the tokens of chunk item % chunks in tiles
+// of kInOutTokens. Column-block-major, so that a block's slab of weights is read from memory once and then from L2.
 template <DType D>
-RWKV_AVX2 void in_out_item(const MatmulArgs& a, int64_t item, int64_t col_blocks) {
-    const int t0 = int(item / col_blocks) * kInOutTokens;
-    const int64_t o = (item % col_blocks) * kInOutCols;
+RWKV_AVX2 void in_out_item(const MatmulArgs& a, int64_t item, int64_t chunks) {
+    const int64_t o = (item / chunks) * kInOutCols;
+    const int t_end = std::min<int>(a.T, int(item % chunks + 1) * kInOutChunk);
     static_assert(kInOutTokens == 2, "the branch below covers 1..2 tokens");
-    if (a.T - t0 >= 2)
-        in_out_cols<D, 2>(a, o, t0);
-    else
-        in_out_cols<D, 1>(a, o, t0);
+    for (int t0 = int(item % chunks) * kInOutChunk; t0 < t_end; t0 += kInOutTokens) {
+        if (t_end - t0 >= 2)
+            in_out_cols<D, 2>(a, o, t0);
+        else
+            in_out_cols<D, 1>(a, o, t0);
+    }
+}
+
+// y[o .. o + 8 V) (=|+=) Σ_k x[k] · w[k, o ..] for one token, over the rows k listed in `ks` (increasing): the
+// rows whose x[k] is not zero. One FMA chain per element in increasing k, as in in_out_tile, so leaving out the
+// zero rows changes no bit of the result while their bytes are never read: the sparse ReLU² FFN (ffn_value is
+// stored InOut, one row per hidden unit). Each pass prefetches the row kRowAhead entries ahead itself.
+template <DType D, int V>
+RWKV_AVX2 void in_out_rows(const MatmulArgs& a, const int32_t* ks, int n_k, int64_t o, int last) {
+    const int64_t n_out = a.w->n_out;
+    const Elem<D>* w = static_cast<const Elem<D>*>(a.w->data) + o;
+    __m256 acc[V];
+#pragma GCC unroll 8
+    for (int v = 0; v < V; v++) acc[v] = _mm256_setzero_ps();
+    for (int i = 0; i < n_k; i++) {
+        if (i + kRowAhead < n_k) {
+            const char* ahead = reinterpret_cast<const char*>(w + int64_t(ks[i + kRowAhead]) * n_out);
+#pragma GCC unroll 8
+            for (int line = 0; line < V * kLanes * int(sizeof(Elem<D>)); line += 64)
+                _mm_prefetch(ahead + line, _MM_HINT_T0);
+        }
+        const int k = ks[i];
+        const Elem<D>* wk = w + int64_t(k) * n_out;
+        const __m256 xb = _mm256_set1_ps(a.x[k]);
+#pragma GCC unroll 8
+        for (int v = 0; v < V - 1; v++) acc[v] = _mm256_fmadd_ps(load8<D>(wk + v * kLanes), xb, acc[v]);
+        const __m256 wl = last == kLanes ? load8<D>(wk + (V - 1) * kLanes) : load8<D>(wk + (V - 1) * kLanes, last);
+        acc[V - 1] = _mm256_fmadd_ps(wl, xb, acc[V - 1]);
+    }
+    float* y = a.y + o;
+#pragma GCC unroll 8
+    for (int v = 0; v < V; v++) {
+        const int cols = v == V - 1 ? last : kLanes;
+        alignas(32) float r[kLanes];
+        _mm256_store_ps(r, acc[v]);
+        for (int c = 0; c < cols; c++) y[v * kLanes + c] = a.accumulate ? y[v * kLanes + c] + r[c] : r[c];
+    }
+}
+
+// Columns [o, o + kRowCols) of the one-token InOut product over the listed rows.
+template <DType D>
+RWKV_AVX2 void in_out_row_cols(const MatmulArgs& a, const int32_t* ks, int n_k, int64_t o) {
+    const int64_t cols = std::min<int64_t>(kRowCols, a.w->n_out - o);
+    const int v = int((cols + kLanes - 1) / kLanes);
+    const int last = int(cols - int64_t(v - 1) * kLanes);
+    static_assert(kRowCols == 8 * kLanes, "the switch below covers 1..8 vectors");
+    switch (v) {
+        case 8:
+            return in_out_rows<D, 8>(a, ks, n_k, o, last);
+        case 7:
+            return in_out_rows<D, 7>(a, ks, n_k, o, last);
+        case 6:
+            return in_out_rows<D, 6>(a, ks, n_k, o, last);
+        case 5:
+            return in_out_rows<D, 5>(a, ks, n_k, o, last);
+        case 4:
+            return in_out_rows<D, 4>(a, ks, n_k, o, last);
+        case 3:
+            return in_out_rows<D, 3>(a, ks, n_k, o, last);
+        case 2:
+            return in_out_rows<D, 2>(a, ks, n_k, o, last);
+        case 1:
+            return in_out_rows<D, 1>(a, ks, n_k, o, last);
+    }
 }
 
 // ---- the entry point for one dtype
@@ -495,11 +568,26 @@ template <DType D>
 void run(const MatmulArgs& a, ThreadPool& pool) {
     const WeightMatrix& w = *a.w;
     const int64_t work = int64_t(a.T) * w.n_out * w.n_in;
+    if (w.layout == WeightMatrix::Layout::InOut && a.T == 1) {
+        // The rows with a non-zero x, listed once by the caller's thread and shared by the threads.
+        thread_local std::vector<int32_t> ks;
+        ks.clear();
+        for (int k = 0; k < w.n_in; k++)
+            if (a.x[k] != 0.0f) ks.push_back(k);
+        const int32_t* listed = ks.data();  // a thread_local is not captured: each thread would see its own
+        const int n_listed = int(ks.size());
+        const int64_t col_blocks = (w.n_out + kRowCols - 1) / kRowCols;
+        const int64_t listed_work = int64_t(n_listed) * w.n_out;
+        pool.parallel_for(col_blocks, listed_work < kSmallWork ? col_blocks : 1, [&](int64_t b, int64_t e) {
+            for (int64_t j = b; j < e; j++) in_out_row_cols<D>(a, listed, n_listed, j * kRowCols);
+        });
+        return;
+    }
     if (w.layout == WeightMatrix::Layout::InOut) {
-        const int64_t col_blocks = (w.n_out + kInOutCols - 1) / kInOutCols;
-        const int64_t items = col_blocks * ((a.T + kInOutTokens - 1) / kInOutTokens);
+        const int64_t chunks = (a.T + kInOutChunk - 1) / kInOutChunk;
+        const int64_t items = (w.n_out + kInOutCols - 1) / kInOutCols * chunks;
         pool.parallel_for(items, work < kSmallWork ? items : 1, [&](int64_t b, int64_t e) {
-            for (int64_t item = b; item < e; item++) in_out_item<D>(a, item, col_blocks);
+            for (int64_t item = b; item < e; item++) in_out_item<D>(a, item, chunks);
         });
         return;
     }

@@ -24,15 +24,19 @@
 //     aliasing at power-of-two n_in). Compute-bound: 2 · T · n_out · n_in flops.
 //   - threads take contiguous ranges of rows (multiples of the tile / panel).
 //
-// InOut (W[o, k] at k * n_out + o), the small LoRA matrices: tiles of 64 columns × 4 tokens, axpy over k
-// (broadcast x[t, k], FMA with the row of weights; the last vector of a row masked). Each element is one FMA
-// chain over k in increasing order. Work items (token block × column block) are spread over the threads.
+// InOut (W[o, k] at k * n_out + o), the LoRA matrices and the transposed FFN value matrix: tiles of 64 columns ×
+// 6 tokens (24 accumulators), axpy over k (broadcast x[t, k], FMA with the row of weights; the last vector of a
+// row masked). Each element is one FMA chain over k in increasing order. Work items (column block × a chunk of 96
+// tokens, column-block-major so that the block's weights are reused from L2) are spread over the threads. One token
+// (decode): passes of 128 columns over only the rows whose x[k] is not zero (in_out_rows, the sparse ReLU² FFN), the
+// same FMA chains without the exact-zero terms, so bitwise the same result.
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <new>
 #include <type_traits>
+#include <vector>
 
 #include "common/thread_pool.h"
 #include "kernels/cpu/matmul_fast.h"
@@ -58,16 +62,19 @@ namespace rwkv::detail {
 namespace {
 
 constexpr int kLanes = 16;
-constexpr int kMaxDirectT = 64;             // decode tiles (weights in place) up to this many tokens ...
-constexpr int kDirectTokens = 4;            // ... taken this many at a time
-constexpr int kGemmRows = 4;                // prefill tile: rows ...
-constexpr int kGemmTokens = 6;              // ... × tokens
-constexpr int64_t kPanelBytes = 256 << 10;  // prefill: packed fp32 panel per thread, at most (stays in L2) ...
-constexpr int kMaxPanelRows = 32;           // ... and at most this many rows
-constexpr int64_t kXChunkBytes = 4 << 20;   // prefill: tokens per pass, at most this much packed X
-constexpr int kInOutCols = 64;              // InOut tile: columns (4 vectors) ...
-constexpr int kInOutTokens = 4;             // ... × tokens
-constexpr int64_t kSmallWork = 1 << 16;     // multiply-adds below which one thread does the whole call
+constexpr int kMaxDirectT = 64;                 // decode tiles (weights in place) up to this many tokens ...
+constexpr int kDirectTokens = 4;                // ... taken this many at a time
+constexpr int kGemmRows = 4;                    // prefill tile: rows ...
+constexpr int kGemmTokens = 6;                  // ... × tokens
+constexpr int64_t kPanelBytes = 256 << 10;      // prefill: packed fp32 panel per thread, at most (stays in L2) ...
+constexpr int kMaxPanelRows = 32;               // ... and at most this many rows
+constexpr int64_t kXChunkBytes = 4 << 20;       // prefill: tokens per pass, at most this much packed X
+constexpr int kInOutCols = 64;                  // InOut tile: columns (4 vectors) ...
+constexpr int kInOutTokens = 6;                 // ... × tokens
+constexpr int kInOutChunk = 16 * kInOutTokens;  // InOut work item: one column block × this many tokens
+constexpr int kRowCols = 128;                   // InOut, one token: columns (8 vectors) per pass over the rows
+constexpr int kRowAhead = 8;                    // ... prefetching the row this many listed rows ahead
+constexpr int64_t kSmallWork = 1 << 16;         // multiply-adds below which one thread does the whole call
 
 template <DType D>
 using Elem = std::conditional_t<D == DType::F32, float, uint16_t>;
@@ -372,6 +379,18 @@ RWKV_AVX512 void out_in_gemm(const MatmulArgs& a, const GemmPlan& plan, int64_t 
 
 // ---- InOut
 
+// 16 consecutive weights of one row as fp32 (lanes outside `mask` zero, not read).
+template <DType D>
+RWKV_AVX512_INLINE __m512 load_cols(const Elem<D>* p, __mmask16 mask) {
+    if constexpr (D == DType::F32) {
+        return _mm512_maskz_loadu_ps(mask, p);
+    } else {
+        const __m256i h = _mm256_maskz_loadu_epi16(mask, p);
+        return D == DType::F16 ? _mm512_cvtph_ps(h)
+                               : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+}
+
 // y[t, o] (=|+=) Σ_k x[t, k] · w[k, o] for V vectors of 16 columns from `o` (the last one masked by `last`) and
 // TT tokens; one FMA chain per element, k increasing.
 template <DType D, int V, int TT>
@@ -389,15 +408,7 @@ RWKV_AVX512 void in_out_tile(const MatmulArgs& a, int64_t o, int t0, __mmask16 l
         const Elem<D>* wk = w + int64_t(k) * n_out;
         __m512 wv[V];
 #pragma GCC unroll 8
-        for (int v = 0; v < V; v++) {
-            if constexpr (D == DType::F32) {
-                wv[v] = _mm512_maskz_loadu_ps(v == V - 1 ? last : __mmask16(0xffff), wk + v * kLanes);
-            } else {
-                const __m256i h = _mm256_maskz_loadu_epi16(v == V - 1 ? last : __mmask16(0xffff), wk + v * kLanes);
-                wv[v] = D == DType::F16 ? _mm512_cvtph_ps(h)
-                                        : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-            }
-        }
+        for (int v = 0; v < V; v++) wv[v] = load_cols<D>(wk + v * kLanes, v == V - 1 ? last : __mmask16(0xffff));
 #pragma GCC unroll 8
         for (int t = 0; t < TT; t++) {
             const __m512 xb = _mm512_set1_ps(x[int64_t(t) * n_in + k]);
@@ -440,25 +451,97 @@ RWKV_AVX512 void in_out_cols(const MatmulArgs& a, int64_t o, int t0) {
     }
 }
 
-// Work item `item` of the InOut split: token block item / col_blocks, column block item % col_blocks.
+// Work item `item` of the InOut split: column block item / chunks, and the tokens of chunk item % chunks in tiles
+// of kInOutTokens. Column-block-major, so that a block's slab of weights (n_in rows × 64 columns) is read from
+// memory once and then from L2 by every tile of the chunk.
 template <DType D>
-RWKV_AVX512 void in_out_item(const MatmulArgs& a, int64_t item, int64_t col_blocks) {
-    const int t0 = int(item / col_blocks) * kInOutTokens;
-    const int64_t o = (item % col_blocks) * kInOutCols;
-    static_assert(kInOutTokens == 4, "the switch below covers 1..4 tokens");
-    switch (std::min(kInOutTokens, a.T - t0)) {
+RWKV_AVX512 void in_out_item(const MatmulArgs& a, int64_t item, int64_t chunks) {
+    const int64_t o = (item / chunks) * kInOutCols;
+    const int t_end = std::min<int>(a.T, int(item % chunks + 1) * kInOutChunk);
+    static_assert(kInOutTokens == 6, "the switch below covers 1..6 tokens");
+    for (int t0 = int(item % chunks) * kInOutChunk; t0 < t_end; t0 += kInOutTokens) {
+        switch (std::min(kInOutTokens, t_end - t0)) {
+            case 6:
+                in_out_cols<D, 6>(a, o, t0);
+                break;
+            case 5:
+                in_out_cols<D, 5>(a, o, t0);
+                break;
+            case 4:
+                in_out_cols<D, 4>(a, o, t0);
+                break;
+            case 3:
+                in_out_cols<D, 3>(a, o, t0);
+                break;
+            case 2:
+                in_out_cols<D, 2>(a, o, t0);
+                break;
+            case 1:
+                in_out_cols<D, 1>(a, o, t0);
+                break;
+        }
+    }
+}
+
+// y[o .. o + 16 V) (=|+=) Σ_k x[k] · w[k, o ..] for one token, over the rows k listed in `ks` (increasing): the
+// rows whose x[k] is not zero. One FMA chain per element in increasing k, as in in_out_tile, so leaving out the
+// zero rows changes no bit of the result (an exact zero product added to a sum leaves it unchanged) while their
+// bytes are never read: the sparse ReLU² FFN (ffn_value is stored InOut, one row per hidden unit). The gaps
+// between listed rows are irregular, so each pass prefetches the row kRowAhead entries ahead itself.
+template <DType D, int V>
+RWKV_AVX512 void in_out_rows(const MatmulArgs& a, const int32_t* ks, int n_k, int64_t o, __mmask16 last) {
+    const int64_t n_out = a.w->n_out;
+    const Elem<D>* w = static_cast<const Elem<D>*>(a.w->data) + o;
+    __m512 acc[V];
+#pragma GCC unroll 8
+    for (int v = 0; v < V; v++) acc[v] = _mm512_setzero_ps();
+    for (int i = 0; i < n_k; i++) {
+        if (i + kRowAhead < n_k) {
+            const char* ahead = reinterpret_cast<const char*>(w + int64_t(ks[i + kRowAhead]) * n_out);
+#pragma GCC unroll 8
+            for (int line = 0; line < V * kLanes * int(sizeof(Elem<D>)); line += 64)
+                _mm_prefetch(ahead + line, _MM_HINT_T0);
+        }
+        const int k = ks[i];
+        const Elem<D>* wk = w + int64_t(k) * n_out;
+        const __m512 xb = _mm512_set1_ps(a.x[k]);
+#pragma GCC unroll 8
+        for (int v = 0; v < V; v++)
+            acc[v] = _mm512_fmadd_ps(load_cols<D>(wk + v * kLanes, v == V - 1 ? last : __mmask16(0xffff)), xb, acc[v]);
+    }
+#pragma GCC unroll 8
+    for (int v = 0; v < V; v++) {
+        const __mmask16 m = v == V - 1 ? last : __mmask16(0xffff);
+        __m512 r = acc[v];
+        if (a.accumulate) r = _mm512_add_ps(_mm512_maskz_loadu_ps(m, a.y + o + v * kLanes), r);
+        _mm512_mask_storeu_ps(a.y + o + v * kLanes, m, r);
+    }
+}
+
+// Columns [o, o + kRowCols) of the one-token InOut product over the listed rows.
+template <DType D>
+RWKV_AVX512 void in_out_row_cols(const MatmulArgs& a, const int32_t* ks, int n_k, int64_t o) {
+    const int64_t cols = std::min<int64_t>(kRowCols, a.w->n_out - o);
+    const int v = int((cols + kLanes - 1) / kLanes);
+    const __mmask16 last = __mmask16((1u << (cols - int64_t(v - 1) * kLanes)) - 1);
+    static_assert(kRowCols == 8 * kLanes, "the switch below covers 1..8 vectors");
+    switch (v) {
+        case 8:
+            return in_out_rows<D, 8>(a, ks, n_k, o, last);
+        case 7:
+            return in_out_rows<D, 7>(a, ks, n_k, o, last);
+        case 6:
+            return in_out_rows<D, 6>(a, ks, n_k, o, last);
+        case 5:
+            return in_out_rows<D, 5>(a, ks, n_k, o, last);
         case 4:
-            in_out_cols<D, 4>(a, o, t0);
-            break;
+            return in_out_rows<D, 4>(a, ks, n_k, o, last);
         case 3:
-            in_out_cols<D, 3>(a, o, t0);
-            break;
+            return in_out_rows<D, 3>(a, ks, n_k, o, last);
         case 2:
-            in_out_cols<D, 2>(a, o, t0);
-            break;
+            return in_out_rows<D, 2>(a, ks, n_k, o, last);
         case 1:
-            in_out_cols<D, 1>(a, o, t0);
-            break;
+            return in_out_rows<D, 1>(a, ks, n_k, o, last);
     }
 }
 
@@ -494,11 +577,26 @@ template <DType D>
 void run(const MatmulArgs& a, ThreadPool& pool) {
     const WeightMatrix& w = *a.w;
     const int64_t work = int64_t(a.T) * w.n_out * w.n_in;
+    if (w.layout == WeightMatrix::Layout::InOut && a.T == 1) {
+        // The rows with a non-zero x, listed once by the caller's thread and shared by the threads.
+        thread_local std::vector<int32_t> ks;
+        ks.clear();
+        for (int k = 0; k < w.n_in; k++)
+            if (a.x[k] != 0.0f) ks.push_back(k);
+        const int32_t* listed = ks.data();  // a thread_local is not captured: each thread would see its own
+        const int n_listed = int(ks.size());
+        const int64_t col_blocks = (w.n_out + kRowCols - 1) / kRowCols;
+        const int64_t listed_work = int64_t(n_listed) * w.n_out;
+        pool.parallel_for(col_blocks, listed_work < kSmallWork ? col_blocks : 1, [&](int64_t b, int64_t e) {
+            for (int64_t j = b; j < e; j++) in_out_row_cols<D>(a, listed, n_listed, j * kRowCols);
+        });
+        return;
+    }
     if (w.layout == WeightMatrix::Layout::InOut) {
-        const int64_t col_blocks = (w.n_out + kInOutCols - 1) / kInOutCols;
-        const int64_t items = col_blocks * ((a.T + kInOutTokens - 1) / kInOutTokens);
+        const int64_t chunks = (a.T + kInOutChunk - 1) / kInOutChunk;
+        const int64_t items = (w.n_out + kInOutCols - 1) / kInOutCols * chunks;
         pool.parallel_for(items, work < kSmallWork ? items : 1, [&](int64_t b, int64_t e) {
-            for (int64_t item = b; item < e; item++) in_out_item<D>(a, item, col_blocks);
+            for (int64_t item = b; item < e; item++) in_out_item<D>(a, item, chunks);
         });
         return;
     }

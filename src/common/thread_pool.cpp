@@ -1,8 +1,38 @@
 #include "common/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 namespace rwkv {
+
+namespace {
+
+void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_pause();
+#else
+    std::this_thread::yield();
+#endif
+}
+
+// Spins until done() or kSpinMicros have passed; true when done() became true.
+template <typename Done>
+bool spin_until(Done done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(ThreadPool::kSpinMicros);
+    for (;;) {
+        for (int i = 0; i < 64; i++) {
+            if (done()) return true;
+            cpu_relax();
+        }
+        if (std::chrono::steady_clock::now() > deadline) return done();
+    }
+}
+
+}  // namespace
 
 int default_thread_count() {
     return std::max(1u, std::thread::hardware_concurrency());
@@ -15,7 +45,8 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
 ThreadPool::~ThreadPool() {
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        stop_ = true;
+        stop_.store(true, std::memory_order_release);
+        generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     for (auto& t : threads_) t.join();
@@ -32,16 +63,18 @@ void ThreadPool::run_share(int index) {
 void ThreadPool::worker(int index) {
     uint64_t seen = 0;
     for (;;) {
-        {
+        // The job fields are written before generation_ is bumped (release); reading generation_ (acquire)
+        // makes them visible here.
+        if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; })) {
             std::unique_lock<std::mutex> lock(mutex_);
-            wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-            if (stop_) return;
-            seen = generation_;
+            wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
         }
+        seen = generation_.load(std::memory_order_acquire);
+        if (stop_.load(std::memory_order_acquire)) return;
         run_share(index);
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            if (--pending_ == 0) done_.notify_one();
+        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            std::lock_guard<std::mutex> lock(mutex_);  // pairs with the caller's predicate check under the lock
+            done_.notify_one();
         }
     }
 }
@@ -58,13 +91,15 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
         job_ = &fn;
         job_n_ = n;
         job_grain_ = grain;
-        pending_ = n_threads_ - 1;
-        generation_++;
+        pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+        generation_.fetch_add(1, std::memory_order_release);
     }
-    wake_.notify_all();
+    wake_.notify_all();  // cheap when every worker is still spinning (no waiters)
     run_share(0);
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return pending_ == 0; });
+    if (!spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; })) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        done_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
     job_ = nullptr;
 }
 

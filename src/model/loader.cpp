@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/half.h"
 #include "common/log.h"
+#include "common/thread_pool.h"
 #include "kernels/norm.h"
 #include "model/weights.h"
 
@@ -28,6 +29,19 @@ int layer_index(const std::string& name, const std::string& prefix) {
     while (q < name.size() && q - p < 6 && std::isdigit(static_cast<unsigned char>(name[q]))) q++;
     if (q == p || q >= name.size() || name[q] != '.') return -1;
     return std::stoi(name.substr(p, q - p));
+}
+
+// dst[c, r] = src[r, c] for a [rows, cols] matrix, in 64 × 64 blocks (both sides stay in cache), block rows of
+// the destination spread over the threads.
+template <typename E>
+void transpose(const E* src, E* dst, int64_t rows, int64_t cols, ThreadPool& pool) {
+    constexpr int64_t kBlock = 64;
+    pool.parallel_for((cols + kBlock - 1) / kBlock, 1, [&](int64_t b0, int64_t b1) {
+        for (int64_t c0 = b0 * kBlock; c0 < std::min(cols, b1 * kBlock); c0 += kBlock)
+            for (int64_t r0 = 0; r0 < rows; r0 += kBlock)
+                for (int64_t c = c0; c < std::min(cols, c0 + kBlock); c++)
+                    for (int64_t r = r0; r < std::min(rows, r0 + kBlock); r++) dst[c * rows + r] = src[r * cols + c];
+    });
 }
 
 class Loader {
@@ -79,6 +93,23 @@ class Loader {
         return matrix(name, out, in, WeightMatrix::Layout::OutIn);
     }
 
+    // A projection with nn.Linear layout [out, in], copied transposed into a buffer kept in `owned` and used as
+    // the InOut matrix [in, out]: row k holds input k's weights. For ffn.value, whose input is the ReLU² hidden:
+    // a decode step then reads only the rows of the non-zero activations (the sparse FFN).
+    WeightMatrix linear_transposed(const std::string& name, int64_t out, int64_t in,
+                                   std::vector<std::unique_ptr<std::byte[]>>& owned, ThreadPool& pool) {
+        WeightMatrix m = matrix(name, out, in, WeightMatrix::Layout::OutIn);
+        const size_t elem = dtype_size(m.dtype);
+        owned.push_back(std::make_unique_for_overwrite<std::byte[]>(size_t(out) * size_t(in) * elem));
+        void* dst = owned.back().get();
+        if (elem == 2)
+            transpose(static_cast<const uint16_t*>(m.data), static_cast<uint16_t*>(dst), out, in, pool);
+        else
+            transpose(static_cast<const uint32_t*>(m.data), static_cast<uint32_t*>(dst), out, in, pool);
+        m.data = dst;
+        m.layout = WeightMatrix::Layout::InOut;
+        return m;
+    }
     // A LoRA matrix mapping n_in -> n_out. Native files store it as used, x @ W ([in, out]); HF files store the
     // nn.Linear transpose ([out, in]). Both are used in place.
     WeightMatrix lora(const std::string& native, const std::string& hf, int64_t n_in, int64_t n_out) {
@@ -201,6 +232,7 @@ LoadedModel load_model(std::unique_ptr<Checkpoint> checkpoint) {
     const int64_t C = c.n_embd, F = c.n_ffn, V = c.n_vocab;
     Loader ld(ckpt, m.naming);
     Weights& w = m.weights;
+    ThreadPool pool(default_thread_count());
     w.layers.resize(c.n_layer);
     for (int l = 0; l < c.n_layer; l++) {
         const LayerNames n = layer(l);
@@ -239,7 +271,7 @@ LoadedModel load_model(std::unique_ptr<Checkpoint> checkpoint) {
         lw.ln_x_b = ld.vector(n.att("ln_x.bias", "g_norm.bias"), C);
         lw.ffn_x_k = ld.vector(n.p + "ffn.x_k", C);
         lw.ffn_key = ld.linear(n.p + "ffn.key.weight", F, C);
-        lw.ffn_value = ld.linear(n.p + "ffn.value.weight", C, F);
+        lw.ffn_value = ld.linear_transposed(n.p + "ffn.value.weight", C, F, w.owned, pool);
     }
     w.ln_out_w = ld.vector(hf ? "model.norm.weight" : "ln_out.weight", C);
     w.ln_out_b = ld.vector(hf ? "model.norm.bias" : "ln_out.bias", C);

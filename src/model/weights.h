@@ -2,6 +2,7 @@
 // checkpoint (zero copy, stored dtype); small vectors are fp32 copies. Math orientation: y = M x (rwkv7.md §2).
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <vector>
 
@@ -26,14 +27,15 @@ struct LayerWeights {
     std::vector<float> ln_x_w, ln_x_b;                // [C] att.ln_x per-head GroupNorm affine
     std::vector<float> ffn_x_k;                       // [C]
     WeightMatrix ffn_key;                             // [F, C]
-    WeightMatrix ffn_value;                           // [C, F]
+    WeightMatrix ffn_value;                           // [C, F] used as InOut: an owned transposed copy (sparse FFN)
 };
 
 struct Weights {
-    std::vector<float> emb;                 // [V, C] emb.weight with blocks.0.ln0 folded in, fp32
-    std::vector<LayerWeights> layers;       // [L]
-    std::vector<float> ln_out_w, ln_out_b;  // [C]
-    WeightMatrix head;                      // [V, C] head.weight
+    std::vector<float> emb;                           // [V, C] emb.weight with blocks.0.ln0 folded in, fp32
+    std::vector<LayerWeights> layers;                 // [L]
+    std::vector<float> ln_out_w, ln_out_b;            // [C]
+    WeightMatrix head;                                // [V, C] head.weight
+    std::vector<std::unique_ptr<std::byte[]>> owned;  // matrices the loader re-laid out (the transposed ffn.value)
 };
 
 enum class TensorNaming { Native, HuggingFace };

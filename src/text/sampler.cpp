@@ -16,6 +16,8 @@
 // code falls back to all tokens >= min_p (tested by building with -DRWKV_SAMPLER_MASS_MARGIN=-0.3).
 #include "text/sampler.h"
 
+#include "common/exp_poly.h"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -58,52 +60,15 @@ std::string fmt(double v) {
     return buf;
 }
 
-// Cephes expf, restricted to d <= 0. Every product and sum is its own statement so that no compiler
-// fuses them into an FMA (GCC in ISO mode uses -ffp-contract=off; clang contracts only within one
-// expression), which keeps results bit-identical across platforms. Written once for float and once for
-// an 8-lane vector (GCC/clang vector extensions), performing the same IEEE operations lane by lane.
-constexpr float kLog2e = 1.44269504088896341f;
-constexpr float kRound = 12582912.0f;      // 1.5 * 2^23: adding and subtracting rounds to an integer
-constexpr float kLn2Hi = 0.693359375f;     // 9 significant bits: k * kLn2Hi is exact for |k| <= 2^15
-constexpr float kLn2Lo = -2.12194440e-4f;  // ln 2 - kLn2Hi
-constexpr float kExpFloor = -87.0f;        // below: weight 0 (e^-87 = 1.6e-38, near FLT_MIN)
-
-template <typename F>
-[[gnu::always_inline]] inline void exp_poly(const F& r, F* out) {  // e^r for |r| <= ln2 / 2
-    const F z = r * r;
-    F p = r * 1.9875691500e-4f;
-    p = p + 1.3981999507e-3f;
-    p = p * r;
-    p = p + 8.3334519073e-3f;
-    p = p * r;
-    p = p + 4.1665795894e-2f;
-    p = p * r;
-    p = p + 1.6666665459e-1f;
-    p = p * r;
-    p = p + 5.0000001201e-1f;
-    p = p * z;
-    p = p + r;
-    p = p + 1.0f;
-    *out = p;
-}
-
-template <typename F>
-[[gnu::always_inline]] inline void exp_reduce(const F& x, F* r_out, F* kf_out) {  // x = k ln2 + r, k as a float
-    const F t = x * kLog2e;
-    const F tr = t + kRound;
-    const F kf = tr - kRound;  // round(x / ln 2), in [-126, 0]
-    const F a = kf * kLn2Hi;
-    const F r1 = x - a;
-    const F b = kf * kLn2Lo;
-    *kf_out = kf;
-    *r_out = r1 - b;
-}
+// Cephes expf (common/exp_poly.h), restricted to d <= 0, once for float and once for an 8-lane vector: the
+// same IEEE operations lane by lane.
+constexpr float kExpFloor = -87.0f;  // below: weight 0 (e^-87 = 1.6e-38, near FLT_MIN)
 
 inline float exp_np(float d) {
     const float x = d < kExpFloor ? kExpFloor : d;  // -inf too; the result is replaced by 0 below
     float r, kf, p;
-    exp_reduce(x, &r, &kf);
-    exp_poly(r, &p);
+    exp_poly::reduce(x, &r, &kf);
+    exp_poly::poly(r, &p);
     const int k = static_cast<int>(kf);
     const float scale = std::bit_cast<float>(static_cast<uint32_t>(k + 127) << 23);  // 2^k, k >= -126
     const float y = p * scale;
@@ -142,8 +107,8 @@ inline V4f exp_np4(V4f d) {
     const V4i below = d < kExpFloor;
     const V4f x = select4(below, splat4(kExpFloor), d);
     V4f r, kf, p;
-    exp_reduce(x, &r, &kf);
-    exp_poly(r, &p);
+    exp_poly::reduce(x, &r, &kf);
+    exp_poly::poly(r, &p);
     const V4i k = __builtin_convertvector(kf, V4i);
     const V4f scale = (V4f)((k + 127) << 23);
     const V4f y = p * scale;
@@ -192,8 +157,8 @@ typedef double V4d __attribute__((vector_size(32)));
         const V8i below = d < floor8;
         const V8f x = (V8f)((below & (V8i)floor8) | (~below & (V8i)d));
         V8f r, kf, p;
-        exp_reduce(x, &r, &kf);
-        exp_poly(r, &p);
+        exp_poly::reduce(x, &r, &kf);
+        exp_poly::poly(r, &p);
         const V8i k = __builtin_convertvector(kf, V8i);
         const V8f y = p * (V8f)((k + 127) << 23);
         const V8f w8 = (V8f)(~below & (V8i)y);
