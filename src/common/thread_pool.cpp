@@ -19,16 +19,21 @@ void cpu_relax() {
 #endif
 }
 
-// Spins until done() or kSpinMicros have passed; true when done() became true.
+// Waits until done() or kSpinMicros have passed; true when done() became true. The first kPauseSpins checks are a
+// plain spin (a job a few microseconds away); after that each check yields the core, so that on a machine with
+// more runnable threads than cores the thread being waited for gets to run instead of this one burning its slice.
 template <typename Done>
 bool spin_until(Done done) {
+    constexpr int kPauseSpins = 512;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(ThreadPool::kSpinMicros);
-    for (;;) {
-        for (int i = 0; i < 64; i++) {
-            if (done()) return true;
+    for (int i = 0;; i++) {
+        if (done()) return true;
+        if (i < kPauseSpins) {
             cpu_relax();
+        } else {
+            std::this_thread::yield();
+            if (std::chrono::steady_clock::now() > deadline) return done();
         }
-        if (std::chrono::steady_clock::now() > deadline) return done();
     }
 }
 

@@ -3,7 +3,8 @@
 // Waiting: a decode step issues ~15 parallel-fors per layer a few microseconds apart, and waking a sleeping thread
 // costs 10-50 µs (futex + scheduler), more than a small matmul. So a worker that finishes a job spins on the job
 // counter for up to kSpinMicros before it sleeps on a condition variable, and the caller spins the same way for
-// the workers to finish. An idle pool therefore burns at most kSpinMicros of CPU per thread, then sleeps.
+// the workers to finish: a short pause loop, then yielding the core at each check (on an oversubscribed machine
+// the thread being waited for may not be running). An idle pool burns at most kSpinMicros per thread, then sleeps.
 #pragma once
 
 #include <atomic>
