@@ -237,8 +237,10 @@ float tempered_weight(float logit, float max_logit, float w, float temperature) 
 // ---- params and RNG ----------------------------------------------------------------------------------
 
 void validate_sampler_params(const SamplerParams& p) {
-    if (!(p.temperature >= 0.0f) || !std::isfinite(p.temperature))
-        throw_invalid("sampler: temperature must be finite and >= 0, got " + fmt(p.temperature));
+    // 1/T must be finite too: a subnormal T would turn the tempered weight of the top token into 0·inf = NaN.
+    if (!(p.temperature >= 0.0f) || !std::isfinite(p.temperature) ||
+        (p.temperature > 0.0f && !std::isfinite(1.0f / p.temperature)))
+        throw_invalid("sampler: temperature must be 0 or a finite value >= 3e-39, got " + fmt(p.temperature));
     if (!(p.top_p >= 0.0f && p.top_p <= 1.0f)) throw_invalid("sampler: top_p must be in [0, 1], got " + fmt(p.top_p));
     if (p.top_k < 0) throw_invalid("sampler: top_k must be >= 0, got " + std::to_string(p.top_k));
     if (!(p.min_p >= 0.0f && p.min_p <= 1.0f)) throw_invalid("sampler: min_p must be in [0, 1], got " + fmt(p.min_p));

@@ -262,9 +262,12 @@ TEST(SamplerParams, Validation) {
     expect_invalid(p, "top_p");
     p = {};
     p.temperature = -1.0f;
-    expect_invalid(p, "temperature must be finite and >= 0, got -1");
+    expect_invalid(p, "temperature must be 0 or a finite value >= 3e-39, got -1");
     p = {};
     p.temperature = std::numeric_limits<float>::quiet_NaN();
+    expect_invalid(p, "temperature");
+    p = {};
+    p.temperature = 1e-40f;  // subnormal: 1/T is inf, so the top token's tempered weight would be 0·inf = NaN
     expect_invalid(p, "temperature");
     p = {};
     p.top_k = -3;
