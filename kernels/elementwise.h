@@ -12,7 +12,7 @@ struct TokenShiftArgs {
     float* const* prev;  // B pointers to [C] carried shift states (att_shift or ffn_shift), updated
     const float* mu[6];  // n_mix vectors [C]: att.x_r, x_w, x_k, x_v, x_a, x_g (or ffn.x_k)
     float* out[6];       // n_mix outputs [B*T, C]
-    int n_mix, B, T, C;
+    int n_mix, B, T, C;  // u, out[m] and every prev[b] are distinct, non-overlapping buffers
 };
 void token_shift_cpu(const TokenShiftArgs& a);
 

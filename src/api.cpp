@@ -1,6 +1,7 @@
 // The only implementation of include/rwkv/rwkv.h: argument checks, then the C++ core; exceptions become status
 // codes plus a thread-local message in guard().
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -8,6 +9,7 @@
 #include <type_traits>
 
 #include "backend/cpu_backend.h"
+#include "backend/cuda/cuda.h"
 #include "backend/device.h"
 #include "common/error.h"
 #include "common/log.h"
@@ -30,17 +32,33 @@ struct rwkv_model {
     double ffn_sparsity = -1;  // measured at creation for synthetic models
     rwkv_backend backend = RWKV_BACKEND_CPU;
     int n_threads = 1;
+    int device = -1;                                            // CUDA ordinal; -1 on the CPU
+    rwkv::DType backend_dtype = rwkv::DType::F32;               // the matrices' dtype in the backend's memory
+    rwkv::ModelTensors tensors;                                 // what the forward reads, in the backend's memory
+    std::unique_ptr<rwkv::cuda::DeviceWeights> device_weights;  // CUDA: owns the device copies `tensors` points to
+
+    rwkv::MemoryKind memory() const {
+        return backend == RWKV_BACKEND_CUDA ? rwkv::MemoryKind::Cuda : rwkv::MemoryKind::Host;
+    }
 };
 
 struct rwkv_context {
     const rwkv_model* model;
     std::unique_ptr<rwkv::Backend> backend;
     rwkv::Scratch scratch;
+    bool graphs;  // replay decode steps from CUDA graphs
 };
 
+// The state's floats (State::data layout) in the model's backend memory: host memory on the CPU, device memory on
+// CUDA. File formats go through a host rwkv::State.
 struct rwkv_state {
     const rwkv_model* model;
-    rwkv::State s;
+    rwkv::ModelConfig config;
+    rwkv::Buffer data;
+
+    size_t size() const { return size_t(config.state_floats()); }
+    size_t bytes() const { return size() * sizeof(float); }
+    float* base() const { return data.as<float>(); }
 };
 
 struct rwkv_tokenizer {
@@ -101,8 +119,33 @@ void check_tokens(const rwkv_model& model, const int32_t* tokens, size_t n) {
 }
 
 void check_same_model(const rwkv_state* state, const rwkv_model* model, const char* what) {
-    if (state->s.config.fingerprint() != model->m.config.fingerprint())
+    if (state->config.fingerprint() != model->m.config.fingerprint())
         rwkv::throw_invalid(std::string(what) + ": the state belongs to a model of another shape");
+}
+
+std::string memory_name(rwkv::MemoryKind kind, int device) {
+    return kind == rwkv::MemoryKind::Cuda ? "CUDA device " + std::to_string(device) + " memory" : "host memory";
+}
+
+// A state runs only with a context whose backend works in the state's memory.
+void check_state_memory(const rwkv_state* state, const rwkv_context& ctx, const char* what) {
+    const rwkv::Backend& be = *ctx.backend;
+    if (state->data.kind() != be.memory() ||
+        (be.memory() == rwkv::MemoryKind::Cuda && state->data.device() != be.device()))
+        rwkv::throw_invalid(std::string(what) + ": the state lives in " +
+                            memory_name(state->data.kind(), state->data.device()) + " but the context runs on " +
+                            be.name() + " (" + memory_name(be.memory(), be.device()) +
+                            "); make the state from this context's model, or copy it into one with rwkv_state_copy");
+}
+
+// Host image of a state (for files and rwkv_state_get_data), and back.
+rwkv::State to_host(const rwkv_state& st) {
+    rwkv::State h(st.config);
+    rwkv::memory_to_host(h.data.data(), st.base(), st.bytes(), st.data.kind(), st.data.device());
+    return h;
+}
+void from_host(rwkv_state& st, const rwkv::State& h) {
+    rwkv::memory_from_host(st.base(), h.data.data(), st.bytes(), st.data.kind(), st.data.device());
 }
 
 rwkv::SamplerParams to_cpp(const rwkv_sampler_params& p) {
@@ -118,15 +161,24 @@ rwkv::SamplerParams to_cpp(const rwkv_sampler_params& p) {
     return q;
 }
 
-// One eval of T tokens on a context, writing the last token's logits (chunked like rwkv_eval).
-void eval_last(rwkv_context& ctx, rwkv_state& state, const int32_t* tokens, size_t n, float* logits) {
+// One step on a context (binds the states, uploads the tokens, graph replay for decode, logits to the host).
+void step(rwkv_context& ctx, float* const* bases, int B, const int32_t* tokens, int T, rwkv::LogitRows rows,
+          float* logits) {
+    const rwkv_model& m = *ctx.model;
+    rwkv::rwkv7_step(m.m.config, m.tensors, *ctx.backend, ctx.scratch, bases, B, tokens, T, rows, logits, ctx.graphs);
+}
+
+// One eval of n tokens on a context, chunked like rwkv_eval, writing the last token's logits to `logits`; with
+// keep_on_device, `logits` is null and a device backend keeps them in its scratch (for device sampling).
+void eval_last(rwkv_context& ctx, rwkv_state& state, const int32_t* tokens, size_t n, float* logits,
+               bool keep_on_device = false) {
     const size_t chunk = size_t(ctx.scratch.max_T);
+    float* bases[1] = {state.base()};
     for (size_t begin = 0; begin < n; begin += chunk) {
         const int T = int(std::min(chunk, n - begin));
         const bool last = begin + T == n;
-        rwkv::State* states[1] = {&state.s};
-        rwkv::rwkv7_forward(ctx.model->m, *ctx.backend, ctx.scratch, states, 1, tokens + begin, T,
-                            last && logits ? rwkv::LogitRows::Last : rwkv::LogitRows::None, logits);
+        step(ctx, bases, 1, tokens + begin, T,
+             last && (logits || keep_on_device) ? rwkv::LogitRows::Last : rwkv::LogitRows::None, logits);
     }
 }
 
@@ -179,6 +231,44 @@ rwkv::DType dtype_from_c(rwkv_dtype t) {
     return t == RWKV_DTYPE_F16 ? rwkv::DType::F16 : t == RWKV_DTYPE_BF16 ? rwkv::DType::BF16 : rwkv::DType::F32;
 }
 
+// The backend a load runs on: the one asked for; for AUTO, $RWKV_BACKEND when set, else CUDA when compiled in and
+// the device is present, else the CPU. An explicit CUDA that cannot run is UNSUPPORTED, with the reason.
+rwkv_backend resolve_backend(const rwkv_model_params& p, const char* function) {
+    const std::string f(function);
+    rwkv_backend b = p.backend;
+    if (b == RWKV_BACKEND_AUTO) {
+        const char* env = std::getenv("RWKV_BACKEND");
+        const std::string e = env ? env : "";
+        if (e == "cpu")
+            b = RWKV_BACKEND_CPU;
+        else if (e == "cuda")
+            b = RWKV_BACKEND_CUDA;
+        else if (!e.empty() && e != "auto")
+            rwkv::throw_invalid(f + ": the environment variable RWKV_BACKEND is '" + e +
+                                "': expected cpu, cuda or auto");
+    }
+    if (b == RWKV_BACKEND_AUTO)
+        return rwkv::cuda_compiled() && p.device < rwkv::cuda_device_count() ? RWKV_BACKEND_CUDA : RWKV_BACKEND_CPU;
+    if (b == RWKV_BACKEND_CUDA) {
+        if (!rwkv::cuda_compiled())
+            rwkv::throw_unsupported(f + ": the CUDA backend was asked for, but this build of librwkv has no CUDA " +
+                                    "(built without nvcc, or with -DRWKV_CUDA=OFF); use the CPU backend");
+        const int n = rwkv::cuda_device_count();
+        if (n == 0)
+            rwkv::throw_unsupported(f + ": the CUDA backend was asked for, but no CUDA device is visible (no GPU, " +
+                                    "no driver, or CUDA_VISIBLE_DEVICES hides them); use the CPU backend");
+        if (p.device >= n)
+            rwkv::throw_unsupported(f + ": CUDA device " + std::to_string(p.device) + " was asked for, but only " +
+                                    std::to_string(n) + " device(s) are visible");
+    }
+    return b;
+}
+
+// After the host model is loaded: the tensors the forward reads. CPU: views of the host weights (converted to
+// params.weight_dtype first). CUDA: one upload, matrices converted on the device to F16 (AUTO) or the dtype asked.
+void place_weights(rwkv_model& model, const rwkv_model_params& p, rwkv_backend backend, LoadProgress& progress,
+                   float begin, float end);
+
 // Converts every large matrix (the ones used in place from the file) to `want` unless it is RWKV_DTYPE_AUTO. The
 // copies are owned by the model's checkpoint; progress goes from `begin` to `end` in proportion to the elements.
 void apply_weight_dtype(rwkv::LoadedModel& m, rwkv_dtype want, LoadProgress& progress, float begin, float end) {
@@ -204,6 +294,23 @@ void apply_weight_dtype(rwkv::LoadedModel& m, rwkv_dtype want, LoadProgress& pro
         progress.report(begin + (end - begin) * float(double(done) / double(std::max<int64_t>(total, 1))));
     }
     m.weight_dtype = to;
+}
+
+void place_weights(rwkv_model& model, const rwkv_model_params& p, rwkv_backend backend, LoadProgress& progress,
+                   float begin, float end) {
+    model.backend = backend;
+    if (backend != RWKV_BACKEND_CUDA) {
+        apply_weight_dtype(model.m, p.weight_dtype, progress, begin, end);
+        model.backend_dtype = model.m.weight_dtype;
+        model.tensors = rwkv::host_tensors(model.m.weights);
+        return;
+    }
+    model.device = p.device;
+    const rwkv::DType dtype = p.weight_dtype == RWKV_DTYPE_AUTO ? rwkv::DType::F16 : dtype_from_c(p.weight_dtype);
+    model.device_weights = rwkv::cuda::upload_weights(model.m, dtype, p.device,
+                                                      [&](float f) { progress.report(begin + (end - begin) * f); });
+    model.backend_dtype = dtype;
+    model.tensors = model.device_weights->tensors;
 }
 
 }  // namespace
@@ -280,10 +387,7 @@ rwkv_status rwkv_model_load(const char* path, const rwkv_model_params* params, r
         require(path && out_model, "rwkv_model_load: path and out_model must not be NULL");
         rwkv_model_params p = params ? *params : rwkv_model_default_params();
         check_model_params(p, "rwkv_model_load");
-        if (p.backend == RWKV_BACKEND_CUDA)
-            rwkv::throw_unsupported(std::string("rwkv_model_load: the CUDA backend is not available in this build (") +
-                                    (rwkv::cuda_compiled() ? "device discovery only" : "CUDA not compiled in") +
-                                    "); use the CPU backend");
+        const rwkv_backend backend = resolve_backend(p, "rwkv_model_load");
         LoadProgress progress(p, "rwkv_model_load");
         progress.report(0.0f);
         auto model = std::make_unique<rwkv_model>();
@@ -291,8 +395,7 @@ rwkv_status rwkv_model_load(const char* path, const rwkv_model_params* params, r
         progress.report(0.1f);
         model->m = rwkv::load_model(std::move(checkpoint));
         progress.report(0.5f);
-        apply_weight_dtype(model->m, p.weight_dtype, progress, 0.5f, 0.99f);
-        model->backend = RWKV_BACKEND_CPU;
+        place_weights(*model, p, backend, progress, 0.5f, 0.99f);
         model->n_threads = p.n_threads > 0 ? p.n_threads : rwkv::default_thread_count();
         progress.report(1.0f);
         *out_model = model.release();
@@ -319,8 +422,7 @@ rwkv_status rwkv_model_load_synthetic(const rwkv_synthetic_params* synthetic, co
         require(sp.dtype >= RWKV_DTYPE_F32 && sp.dtype <= RWKV_DTYPE_BF16, "rwkv_model_load_synthetic: unknown dtype");
         rwkv_model_params p = params ? *params : rwkv_model_default_params();
         check_model_params(p, "rwkv_model_load_synthetic");
-        if (p.backend == RWKV_BACKEND_CUDA)
-            rwkv::throw_unsupported("rwkv_model_load_synthetic: the CUDA backend is not available in this build");
+        const rwkv_backend backend = resolve_backend(p, "rwkv_model_load_synthetic");
         LoadProgress progress(p, "rwkv_model_load_synthetic");
         progress.report(0.0f);
         auto model = std::make_unique<rwkv_model>();
@@ -336,8 +438,7 @@ rwkv_status rwkv_model_load_synthetic(const rwkv_synthetic_params* synthetic, co
         rwkv::ThreadPool pool(model->n_threads);
         model->m = rwkv::load_model(rwkv::make_synthetic_checkpoint(spec, &pool, &model->ffn_sparsity));
         progress.report(0.9f);
-        apply_weight_dtype(model->m, p.weight_dtype, progress, 0.9f, 0.99f);
-        model->backend = RWKV_BACKEND_CPU;
+        place_weights(*model, p, backend, progress, 0.9f, 0.99f);
         progress.report(1.0f);
         *out_model = model.release();
     });
@@ -353,7 +454,7 @@ rwkv_status rwkv_model_get_info(const rwkv_model* model, rwkv_model_info* out) {
         const rwkv::ModelConfig& c = model->m.config;
         out->format =
             model->m.checkpoint->format() == rwkv::CheckpointFormat::Pth ? RWKV_FORMAT_PTH : RWKV_FORMAT_SAFETENSORS;
-        out->weight_dtype = to_c(model->m.weight_dtype);
+        out->weight_dtype = to_c(model->backend_dtype);
         out->backend = model->backend;
         out->n_layer = c.n_layer;
         out->n_embd = c.n_embd;
@@ -369,6 +470,57 @@ rwkv_status rwkv_model_get_info(const rwkv_model* model, rwkv_model_info* out) {
         out->n_bytes = model->m.n_bytes;
         out->state_bytes = c.state_floats() * int64_t(sizeof(float));
         out->ffn_sparsity = model->ffn_sparsity;
+    });
+}
+
+namespace {
+
+void fill_memory(const rwkv_model& model, rwkv_memory_info* out) {
+    std::memset(out, 0, sizeof *out);
+    out->backend = model.backend;
+    out->device = model.backend == RWKV_BACKEND_CUDA ? model.device : -1;
+    out->weight_dtype = to_c(model.backend_dtype);
+    out->state_bytes = model.m.config.state_floats() * int64_t(sizeof(float));
+    if (model.backend == RWKV_BACKEND_CUDA) {
+        out->weight_bytes = model.device_weights->bytes();
+        const rwkv::cuda::DeviceInfo d = rwkv::cuda::device_info(model.device);
+        std::snprintf(out->device_name, sizeof out->device_name, "%s", d.name.c_str());
+        out->device_free_bytes = d.free_bytes;
+        out->device_total_bytes = d.total_bytes;
+    } else {
+        const rwkv::Weights& w = model.m.weights;
+        int64_t bytes = int64_t(w.emb.size() + w.ln_out_w.size() + w.ln_out_b.size()) * 4;
+        auto matrix = [](const rwkv::WeightMatrix& x) {
+            return x.data ? int64_t(x.n_out) * x.n_in * int64_t(rwkv::dtype_size(x.dtype)) : 0;
+        };
+        bytes += matrix(w.head);
+        for (const rwkv::LayerWeights& l : w.layers) {
+#define RWKV_COUNT_VECTOR(name) bytes += int64_t(l.name.size()) * 4;
+#define RWKV_COUNT_MATRIX(name) bytes += matrix(l.name);
+            RWKV_LAYER_VECTORS(RWKV_COUNT_VECTOR)
+            RWKV_LAYER_MATRICES(RWKV_COUNT_MATRIX)
+#undef RWKV_COUNT_VECTOR
+#undef RWKV_COUNT_MATRIX
+        }
+        out->weight_bytes = bytes;
+    }
+}
+
+}  // namespace
+
+rwkv_status rwkv_model_get_memory(const rwkv_model* model, rwkv_memory_info* out) {
+    return guard([&] {
+        require(model && out, "rwkv_model_get_memory: model and out must not be NULL");
+        fill_memory(*model, out);
+    });
+}
+
+rwkv_status rwkv_context_get_memory(const rwkv_context* ctx, rwkv_memory_info* out) {
+    return guard([&] {
+        require(ctx && out, "rwkv_context_get_memory: ctx and out must not be NULL");
+        fill_memory(*ctx->model, out);
+        out->scratch_bytes = int64_t(ctx->scratch.storage.bytes()) + rwkv::cuda::backend_workspace_bytes(*ctx->backend);
+        out->cuda_graphs = ctx->graphs && rwkv::cuda::backend_graphs_active(*ctx->backend) ? 1 : 0;
     });
 }
 
@@ -388,8 +540,20 @@ rwkv_status rwkv_context_init(const rwkv_model* model, const rwkv_context_params
         require(p.max_seq_tokens >= 1 && p.max_seq_tokens <= 65536,
                 "rwkv_context_init: max_seq_tokens must be in [1, 65536]");
         int threads = p.n_threads > 0 ? p.n_threads : model->n_threads;
+        const rwkv::ModelConfig& c = model->m.config;
+        if (model->backend == RWKV_BACKEND_CUDA) {
+            const char* g = std::getenv("RWKV_CUDA_GRAPHS");
+            const bool graphs = !(g && std::strcmp(g, "0") == 0);
+            std::unique_ptr<rwkv::Backend> be =
+                rwkv::cuda::make_backend(model->device, c, model->tensors, p.max_seq_tokens, graphs);
+            *out_ctx = new rwkv_context{
+                model, std::move(be),
+                rwkv::Scratch(c, p.max_seq_tokens, rwkv::MemoryKind::Cuda, model->device, /*device_logits=*/true),
+                graphs};
+            return;
+        }
         *out_ctx = new rwkv_context{model, std::make_unique<rwkv::CpuBackend>(threads, rwkv::cpu_reference_requested()),
-                                    rwkv::Scratch(model->m.config, p.max_seq_tokens)};
+                                    rwkv::Scratch(c, p.max_seq_tokens), false};
     });
 }
 
@@ -401,7 +565,10 @@ rwkv_status rwkv_state_init(const rwkv_model* model, rwkv_state** out_state) {
     return guard([&] {
         if (out_state) *out_state = nullptr;
         require(model && out_state, "rwkv_state_init: model and out_state must not be NULL");
-        *out_state = new rwkv_state{model, rwkv::State(model->m.config)};
+        const rwkv::ModelConfig& c = model->m.config;
+        *out_state = new rwkv_state{model, c,
+                                    rwkv::Buffer(model->memory(), model->device,
+                                                 size_t(c.state_floats()) * sizeof(float), "a recurrent state")};
     });
 }
 
@@ -412,7 +579,7 @@ void rwkv_state_free(rwkv_state* state) {
 rwkv_status rwkv_state_reset(rwkv_state* state) {
     return guard([&] {
         require(state, "rwkv_state_reset: state must not be NULL");
-        std::fill(state->s.data.begin(), state->s.data.end(), 0.0f);
+        rwkv::memory_fill_zero(state->base(), state->bytes(), state->data.kind(), state->data.device());
     });
 }
 
@@ -420,48 +587,54 @@ rwkv_status rwkv_state_copy(rwkv_state* dst, const rwkv_state* src) {
     return guard([&] {
         require(dst && src, "rwkv_state_copy: dst and src must not be NULL");
         check_same_model(dst, src->model, "rwkv_state_copy");
-        dst->s.data = src->s.data;
+        // Host <-> device too (a state of another model of the same shape, on another backend).
+        const bool cuda = dst->data.kind() == rwkv::MemoryKind::Cuda || src->data.kind() == rwkv::MemoryKind::Cuda;
+        const int device = dst->data.kind() == rwkv::MemoryKind::Cuda ? dst->data.device() : src->data.device();
+        rwkv::memory_copy(dst->base(), src->base(), dst->bytes(),
+                          cuda ? rwkv::MemoryKind::Cuda : rwkv::MemoryKind::Host, device);
     });
 }
 
 size_t rwkv_state_size(const rwkv_state* state) {
-    return state ? state->s.data.size() : 0;
+    return state ? state->size() : 0;
 }
 
 rwkv_status rwkv_state_get_data(const rwkv_state* state, float* out, size_t n_floats) {
     return guard([&] {
         require(state && out, "rwkv_state_get_data: state and out must not be NULL");
-        require(n_floats == state->s.data.size(), "rwkv_state_get_data: n_floats must equal rwkv_state_size()");
-        std::copy(state->s.data.begin(), state->s.data.end(), out);
+        require(n_floats == state->size(), "rwkv_state_get_data: n_floats must equal rwkv_state_size()");
+        rwkv::memory_to_host(out, state->base(), state->bytes(), state->data.kind(), state->data.device());
     });
 }
 
 rwkv_status rwkv_state_set_data(rwkv_state* state, const float* data, size_t n_floats) {
     return guard([&] {
         require(state && data, "rwkv_state_set_data: state and data must not be NULL");
-        require(n_floats == state->s.data.size(), "rwkv_state_set_data: n_floats must equal rwkv_state_size()");
-        std::copy_n(data, n_floats, state->s.data.begin());
+        require(n_floats == state->size(), "rwkv_state_set_data: n_floats must equal rwkv_state_size()");
+        rwkv::memory_from_host(state->base(), data, state->bytes(), state->data.kind(), state->data.device());
     });
 }
 
 rwkv_status rwkv_state_save(const rwkv_state* state, const char* path) {
     return guard([&] {
         require(state && path, "rwkv_state_save: state and path must not be NULL");
-        rwkv::save_state(state->s, path);
+        rwkv::save_state(to_host(*state), path);
     });
 }
 
 rwkv_status rwkv_state_load(rwkv_state* state, const char* path) {
     return guard([&] {
         require(state && path, "rwkv_state_load: state and path must not be NULL");
-        rwkv::load_state(state->s, path);
+        rwkv::State h(state->config);  // the state is untouched unless the whole file is good
+        rwkv::load_state(h, path);
+        from_host(*state, h);
     });
 }
 
 rwkv_status rwkv_state_serialize(const rwkv_state* state, void* buffer, size_t capacity, size_t* n_bytes) {
     return guard([&] {
         require(state && n_bytes && (buffer || capacity == 0), "rwkv_state_serialize: NULL argument");
-        std::vector<uint8_t> bytes = rwkv::serialize_state(state->s);
+        std::vector<uint8_t> bytes = rwkv::serialize_state(to_host(*state));
         *n_bytes = bytes.size();
         if (!buffer && capacity == 0) return;  // size query
         if (capacity < bytes.size())
@@ -474,14 +647,18 @@ rwkv_status rwkv_state_serialize(const rwkv_state* state, void* buffer, size_t c
 rwkv_status rwkv_state_deserialize(rwkv_state* state, const void* buffer, size_t n_bytes) {
     return guard([&] {
         require(state && (buffer || n_bytes == 0), "rwkv_state_deserialize: NULL argument");
-        rwkv::deserialize_state(state->s, static_cast<const uint8_t*>(buffer), n_bytes, "state buffer");
+        rwkv::State h(state->config);
+        rwkv::deserialize_state(h, static_cast<const uint8_t*>(buffer), n_bytes, "state buffer");
+        from_host(*state, h);
     });
 }
 
 rwkv_status rwkv_state_load_tuning(rwkv_state* state, const char* path) {
     return guard([&] {
         require(state && path, "rwkv_state_load_tuning: state and path must not be NULL");
-        rwkv::load_tuning_state(state->s, path);
+        rwkv::State h(state->config);
+        rwkv::load_tuning_state(h, path);
+        from_host(*state, h);
     });
 }
 
@@ -494,6 +671,7 @@ rwkv_status rwkv_eval(rwkv_context* ctx, rwkv_state* state, const int32_t* token
                 "rwkv_eval: unknown logits mode");
         const rwkv_model& model = *ctx->model;
         check_same_model(state, &model, "rwkv_eval");
+        check_state_memory(state, *ctx, "rwkv_eval");
         const size_t V = size_t(model.m.config.n_vocab);
         const size_t need = mode == RWKV_LOGITS_ALL ? n_tokens * V : mode == RWKV_LOGITS_LAST ? V : 0;
         require(mode == RWKV_LOGITS_NONE || logits, "rwkv_eval: logits must not be NULL for this mode");
@@ -501,6 +679,7 @@ rwkv_status rwkv_eval(rwkv_context* ctx, rwkv_state* state, const int32_t* token
         require(n_tokens > 0 || mode == RWKV_LOGITS_NONE, "rwkv_eval: no tokens to produce logits for");
         check_tokens(model, tokens, n_tokens);
         const size_t chunk = size_t(ctx->scratch.max_T);
+        float* bases[1] = {state->base()};
         for (size_t begin = 0; begin < n_tokens; begin += chunk) {
             const int T = int(std::min(chunk, n_tokens - begin));
             const bool last_chunk = begin + T == n_tokens;
@@ -508,8 +687,7 @@ rwkv_status rwkv_eval(rwkv_context* ctx, rwkv_state* state, const int32_t* token
                                    : mode == RWKV_LOGITS_LAST && last_chunk ? rwkv::LogitRows::Last
                                                                             : rwkv::LogitRows::None;
             float* out = mode == RWKV_LOGITS_ALL ? logits + begin * V : logits;
-            rwkv::State* states[1] = {&state->s};
-            rwkv::rwkv7_forward(model.m, *ctx->backend, ctx->scratch, states, 1, tokens + begin, T, rows, out);
+            step(*ctx, bases, 1, tokens + begin, T, rows, out);
         }
     });
 }
@@ -526,22 +704,22 @@ rwkv_status rwkv_decode_batch(rwkv_context* ctx, rwkv_state* const* states, cons
         const size_t V = size_t(model.m.config.n_vocab);
         require(!logits || n_logits >= n_seq * V, "rwkv_decode_batch: the logits buffer is too small");
         check_tokens(model, tokens, n_seq);
-        std::vector<rwkv::State*> batch(n_seq);
+        std::vector<float*> batch(n_seq);
         for (size_t i = 0; i < n_seq; i++) {
             require(states[i], "rwkv_decode_batch: a state is NULL");
             check_same_model(states[i], &model, "rwkv_decode_batch");
-            batch[i] = &states[i]->s;
+            check_state_memory(states[i], *ctx, "rwkv_decode_batch");
+            batch[i] = states[i]->base();
         }
-        std::vector<rwkv::State*> sorted = batch;
+        std::vector<float*> sorted = batch;
         std::sort(sorted.begin(), sorted.end());
         require(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end(),
                 "rwkv_decode_batch: the same state appears twice in the batch");
         const size_t group = size_t(ctx->scratch.max_T);  // sequences per forward: one row each
         for (size_t begin = 0; begin < n_seq; begin += group) {
             const int B = int(std::min(group, n_seq - begin));
-            rwkv::rwkv7_forward(model.m, *ctx->backend, ctx->scratch, batch.data() + begin, B, tokens + begin, 1,
-                                logits ? rwkv::LogitRows::All : rwkv::LogitRows::None,
-                                logits ? logits + begin * V : nullptr);
+            step(*ctx, batch.data() + begin, B, tokens + begin, 1,
+                 logits ? rwkv::LogitRows::All : rwkv::LogitRows::None, logits ? logits + begin * V : nullptr);
         }
     });
 }
@@ -693,6 +871,7 @@ rwkv_status rwkv_generate(rwkv_context* ctx, rwkv_state* state, const rwkv_token
         require(ctx && state && sampler && prompt, "rwkv_generate: NULL argument");
         const rwkv_model& model = *ctx->model;
         check_same_model(state, &model, "rwkv_generate");
+        check_state_memory(state, *ctx, "rwkv_generate");
         check_tokens(model, prompt, n_prompt);
         require(sampler->s.n_vocab() == model.m.config.n_vocab,
                 "rwkv_generate: the sampler was made for another vocabulary size");
@@ -708,14 +887,25 @@ rwkv_status rwkv_generate(rwkv_context* ctx, rwkv_state* state, const rwkv_token
         gp.stop_tokens.assign(p.stop_tokens, p.stop_tokens + p.n_stop_tokens);
         if (p.cancel) gp.cancelled = [flag = p.cancel] { return *flag != 0; };
         auto eval = [&](const int32_t* tokens, int T, float* logits) { eval_last(*ctx, *state, tokens, T, logits); };
+        // A device backend keeps the logits in its scratch and samples there: a step copies one token id back.
+        rwkv::GenerateStep device_step;
+        if (ctx->scratch.logits) {
+            device_step.eval = [&](const int32_t* tokens, int T) { eval_last(*ctx, *state, tokens, T, nullptr, true); };
+            device_step.sample = [&](rwkv::Sampler& s) {
+                return rwkv::cuda::sample(*ctx->backend, ctx->scratch.logits, model.m.config.n_vocab, s);
+            };
+        }
         rwkv::TokenCallback on_token;
         if (callback)
             on_token = [&](int32_t tok, std::string_view text) {
                 return callback(tok, text.data(), text.size(), user_data) == 0;
             };
+        const rwkv::Tokenizer* tok = tokenizer ? tokenizer->t.get() : nullptr;
+        const std::vector<int32_t> prompt_ids(prompt, prompt + n_prompt);
         rwkv::GenerateResult r =
-            rwkv::generate(eval, model.m.config.n_vocab, tokenizer ? tokenizer->t.get() : nullptr, sampler->s,
-                           std::vector<int32_t>(prompt, prompt + n_prompt), gp, on_token);
+            ctx->scratch.logits
+                ? rwkv::generate(device_step, tok, sampler->s, prompt_ids, gp, on_token)
+                : rwkv::generate(eval, model.m.config.n_vocab, tok, sampler->s, prompt_ids, gp, on_token);
         if (out_result) {
             out_result->n_prompt_tokens = size_t(r.n_prompt);
             out_result->n_generated_tokens = r.tokens.size();

@@ -31,6 +31,7 @@ struct Options {
     int repetitions = 5;
     bool warmup = true;
     rwkv_backend backend = RWKV_BACKEND_AUTO;
+    int device = 0;                  // CUDA device ordinal
     double ffn_sparsity = -1;        // < 0: not given
     std::optional<double> peak_gbs;  // --peak-gbs; 0 turns the % column off
     uint64_t seed = 1;
@@ -44,9 +45,11 @@ class Printer;
 struct ModelDesc {
     ModelSource source;
     rwkv_model_info info{};
-    std::string filename;  // model_filename: the path, or "synthetic:0.1b"
-    std::string type;      // model_type: "rwkv7 0.1B BF16"
-    std::string backend;   // "CPU" / "CUDA" (the backend actually used)
+    rwkv_memory_info memory{};  // the model's weights and one state in the backend's memory
+    int64_t scratch_bytes = 0;  // a context's scratch (the first context made for the model)
+    std::string filename;       // model_filename: the path, or "synthetic:0.1b"
+    std::string type;           // model_type: "rwkv7 0.1B BF16"
+    std::string backend;        // "CPU" / "CUDA" (the backend actually used)
     double load_seconds = 0;
     double synthetic_sparsity = -1;  // what the synthetic weights were biased to (< 0: natural / a file)
     // The fraction of FFN value rows the decode GB/s counts as not read, and where it comes from: "library"

@@ -103,6 +103,7 @@ int main(int argc, char** argv) {
     app.add_option("--backend", backend, "Backend: auto (CUDA when available, else CPU), cpu, cuda")
         ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
         ->capture_default_str();
+    app.add_option("--device", o.device, "CUDA device ordinal")->check(CLI::Range(0, 1023))->capture_default_str();
     app.add_option("-t,--threads", threads, "CPU threads (0: the library's default, all cores)")
         ->delimiter(',')
         ->check(CLI::Range(0, 1024))

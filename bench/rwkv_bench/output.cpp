@@ -64,6 +64,12 @@ Json to_json(const RunInfo& run, const TestResult& r) {
     j["n_ffn"] = m.info.n_ffn;
     j["n_vocab"] = m.info.n_vocab;
     j["state_bytes"] = m.info.state_bytes;
+    // where the model ran and what it held there (rwkv_model_get_memory / rwkv_context_get_memory)
+    j["device"] = m.memory.device;
+    j["device_name"] = m.memory.device_name;
+    j["backend_weight_bytes"] = m.memory.weight_bytes;
+    j["backend_scratch_bytes"] = m.scratch_bytes;
+    j["device_total_bytes"] = m.memory.device_total_bytes;
     // the test (llama-bench: n_threads, n_batch, n_prompt, n_gen, n_depth)
     j["test"] = r.name;
     j["n_threads"] = r.n_threads;

@@ -90,6 +90,7 @@ std::shared_ptr<ModelDesc> load_model(const ModelSource& src, const Options& o, 
     desc->source = src;
     rwkv_model_params mp = rwkv_model_default_params();
     mp.backend = o.backend;
+    mp.device = o.device;
     auto t0 = Clock::now();
     if (src.path.empty()) {
         rwkv_synthetic_params sp = rwkv_synthetic_default_params();
@@ -104,6 +105,7 @@ std::shared_ptr<ModelDesc> load_model(const ModelSource& src, const Options& o, 
     }
     desc->load_seconds = seconds_since(t0);
     rwkv::check(rwkv_model_get_info(model.p, &desc->info));
+    rwkv::check(rwkv_model_get_memory(model.p, &desc->memory));
     if (desc->info.ffn_sparsity >= 0) {
         desc->ffn_sparsity = desc->info.ffn_sparsity;
         desc->sparsity_source = "library";
@@ -140,6 +142,8 @@ class ModelBench {
         rwkv::check(rwkv_context_init(model_, &cp, &ctx_->p));
         threads_ = threads > 0 ? threads : library_default_threads();
     }
+
+    rwkv_context* context() const { return ctx_->p; }
 
     TestResult prompt_test(int n_prompt) {
         TestResult r = new_result("pp" + std::to_string(n_prompt));
@@ -343,6 +347,17 @@ std::vector<TestResult> run_benchmarks(const Options& o, RunInfo& run, Printer& 
         };
         for (int threads : o.threads) {
             bench.set_threads(threads);
+            if (desc->scratch_bytes == 0) {  // the first context's scratch: its size does not depend on threads
+                rwkv_memory_info mem;
+                rwkv::check(rwkv_context_get_memory(bench.context(), &mem));
+                desc->scratch_bytes = mem.scratch_bytes;
+                if (mem.backend == RWKV_BACKEND_CUDA)
+                    spdlog::info(
+                        "{}: {} on {}: weights {:.1f} MiB, context scratch {:.1f} MiB, state {:.2f} MiB, "
+                        "CUDA graphs {}",
+                        desc->filename, desc->type, mem.device_name, mem.weight_bytes / 1048576.0,
+                        mem.scratch_bytes / 1048576.0, mem.state_bytes / 1048576.0, mem.cuda_graphs ? "on" : "off");
+            }
             for (int n : o.n_prompt)
                 if (n > 0) {
                     spdlog::info("{}: pp{} ...", desc->filename, n);

@@ -118,7 +118,8 @@ typedef struct rwkv_context rwkv_context;
 typedef struct rwkv_state rwkv_state;
 
 typedef enum rwkv_backend {
-    RWKV_BACKEND_AUTO = 0, /* CUDA when compiled in and a device is present, else CPU */
+    RWKV_BACKEND_AUTO = 0, /* $RWKV_BACKEND (cpu, cuda or auto) when set; else CUDA when compiled in and the
+                            * requested device is present; else CPU */
     RWKV_BACKEND_CPU = 1,
     RWKV_BACKEND_CUDA = 2
 } rwkv_backend;
@@ -141,9 +142,11 @@ typedef struct rwkv_model_params {
     rwkv_backend backend;    /* default RWKV_BACKEND_AUTO */
     int n_threads;           /* CPU worker threads for contexts of this model; 0 = all cores (default) */
     int device;              /* CUDA device ordinal for the CUDA backend; default 0; the CPU backend ignores it */
-    rwkv_dtype weight_dtype; /* dtype of the large matrices in memory. RWKV_DTYPE_AUTO (default): as stored, used in
-                              * place from the mapped file; F32/F16/BF16: converted at load into memory owned by
-                              * the model (F32 doubles a bf16 model's size; F16 may overflow to inf) */
+    rwkv_dtype weight_dtype; /* dtype of the large matrices in memory. CPU: RWKV_DTYPE_AUTO (default): as stored,
+                              * used in place from the mapped file; F32/F16/BF16: converted at load into memory owned
+                              * by the model (F32 doubles a bf16 model's size; F16 may overflow to inf).
+                              * CUDA: the matrices are uploaded once at load, converted on the device to F16 for
+                              * RWKV_DTYPE_AUTO, else to the dtype asked for; vectors and the embedding stay F32 */
     rwkv_progress_callback progress_callback; /* may be NULL (default) */
     void* progress_user_data;                 /* passed to progress_callback */
 } rwkv_model_params;
@@ -202,6 +205,28 @@ typedef struct rwkv_model_info {
 /* Fills *out_info. Returns OK or INVALID_ARGUMENT (NULL argument). Thread-safe. */
 RWKV_API rwkv_status rwkv_model_get_info(const rwkv_model* model, rwkv_model_info* out_info);
 
+/* Memory a model or a context holds in its backend's memory (device memory for CUDA, host memory for the CPU). */
+typedef struct rwkv_memory_info {
+    rwkv_backend backend;       /* RWKV_BACKEND_CPU or RWKV_BACKEND_CUDA */
+    int device;                 /* CUDA device ordinal; -1 for the CPU */
+    char device_name[128];      /* "NVIDIA H100 80GB HBM3"; "" for the CPU. NUL-terminated */
+    rwkv_dtype weight_dtype;    /* dtype of the large matrices in the backend's memory */
+    int64_t weight_bytes;       /* the weights the forward reads, in that memory (CPU: mapped from the file or
+                                 * owned by the model; CUDA: the device copies) */
+    int64_t state_bytes;        /* one rwkv_state (fp32, in the backend's memory) */
+    int64_t scratch_bytes;      /* rwkv_context_get_memory: the context's activations, workspaces and staging,
+                                 * all allocated by rwkv_context_init; 0 from rwkv_model_get_memory */
+    int64_t device_free_bytes;  /* CUDA: free device memory at the call (cudaMemGetInfo); 0 for the CPU */
+    int64_t device_total_bytes; /* CUDA: the device's memory; 0 for the CPU */
+    int cuda_graphs;            /* rwkv_context_get_memory on CUDA: 1 while decode steps replay CUDA graphs, 0 when
+                                 * off ($RWKV_CUDA_GRAPHS=0) or after a capture failure (logged once); 0 for the CPU */
+} rwkv_memory_info;
+
+/* Fill *out for the model (weights, one state) or the context (the same plus its scratch). Return OK or
+ * INVALID_ARGUMENT (NULL argument). Thread-safe for a model; a context one thread at a time. */
+RWKV_API rwkv_status rwkv_model_get_memory(const rwkv_model* model, rwkv_memory_info* out);
+RWKV_API rwkv_status rwkv_context_get_memory(const rwkv_context* ctx, rwkv_memory_info* out);
+
 /* ---- context ----------------------------------------------------------------------------------------------- */
 
 typedef struct rwkv_context_params {
@@ -213,7 +238,10 @@ typedef struct rwkv_context_params {
 RWKV_API rwkv_context_params rwkv_context_default_params(void);
 
 /* Scratch buffers (sized for max_seq_tokens) and worker threads to run `model`; *out_ctx is freed with
- * rwkv_context_free, before the model. `params` may be NULL. The context reads the model, which must outlive it.
+ * rwkv_context_free, before the model. On CUDA a context owns one stream, one cuBLAS handle and every device
+ * buffer it will use (nothing is allocated per token), and replays each decode step (rwkv_decode, and
+ * rwkv_decode_batch per batch size) from a CUDA graph captured the first time; $RWKV_CUDA_GRAPHS=0 turns graphs
+ * off (same results, bit for bit). `params` may be NULL. The context reads the model, which must outlive it.
  * Thread-safety: the call itself is thread-safe; the context is then used by one thread at a time. Several
  * contexts may run one model concurrently, one per thread.
  * Returns OK, INVALID_ARGUMENT (NULL model or out_ctx, n_threads < 0, max_seq_tokens outside [1, 65536]),

@@ -42,6 +42,11 @@ class Model {
         check(rwkv_model_get_info(handle_.get(), &i));
         return i;
     }
+    rwkv_memory_info memory() const {
+        rwkv_memory_info m;
+        check(rwkv_model_get_memory(handle_.get(), &m));
+        return m;
+    }
     const rwkv_model* get() const { return handle_.get(); }
 
   private:
@@ -97,6 +102,11 @@ class Context {
         std::vector<float> logits(static_cast<size_t>(n_vocab_));
         check(rwkv_decode(get(), state.get(), token, logits.data(), logits.size()));
         return logits;
+    }
+    rwkv_memory_info memory() const {
+        rwkv_memory_info m;
+        check(rwkv_context_get_memory(get(), &m));
+        return m;
     }
     rwkv_context* get() const { return handle_.get(); }
 

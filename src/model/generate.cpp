@@ -44,6 +44,15 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 GenerateResult generate(const EvalFn& eval, int n_vocab, const Tokenizer* tokenizer, Sampler& sampler,
                         const std::vector<int32_t>& prompt, const GenerateParams& p, const TokenCallback& on_token) {
+    std::vector<float> logits(n_vocab);  // once per call, not per token
+    GenerateStep step;
+    step.eval = [&](const int32_t* tokens, int T) { eval(tokens, T, logits.data()); };
+    step.sample = [&](Sampler& s) { return s.sample(logits.data()); };
+    return generate(step, tokenizer, sampler, prompt, p, on_token);
+}
+
+GenerateResult generate(const GenerateStep& step, const Tokenizer* tokenizer, Sampler& sampler,
+                        const std::vector<int32_t>& prompt, const GenerateParams& p, const TokenCallback& on_token) {
     if (prompt.empty()) throw_invalid("generate: the prompt has no tokens");
     if (p.max_tokens < 0) throw_invalid("generate: max_tokens must be >= 0");
     for (const std::string& s : p.stop_strings)
@@ -52,9 +61,8 @@ GenerateResult generate(const EvalFn& eval, int n_vocab, const Tokenizer* tokeni
 
     GenerateResult r;
     r.n_prompt = int(prompt.size());
-    std::vector<float> logits(n_vocab);  // once per call, not per token
     auto t0 = std::chrono::steady_clock::now();
-    eval(prompt.data(), int(prompt.size()), logits.data());
+    step.eval(prompt.data(), int(prompt.size()));
     r.prompt_seconds = seconds_since(t0);
 
     t0 = std::chrono::steady_clock::now();
@@ -66,14 +74,14 @@ GenerateResult generate(const EvalFn& eval, int n_vocab, const Tokenizer* tokeni
             r.reason = StopReason::Cancelled;
             break;
         }
-        const int32_t tok = sampler.sample(logits.data());
+        const int32_t tok = step.sample(sampler);
         if (std::find(p.stop_tokens.begin(), p.stop_tokens.end(), tok) != p.stop_tokens.end()) {
             r.reason = StopReason::StopToken;
             break;
         }
         const std::string_view bytes = tokenizer ? tokenizer->token_bytes(tok) : std::string_view();
         sampler.accept(tok, bytes);
-        eval(&tok, 1, logits.data());  // fed before the stop check (reference chat loop)
+        step.eval(&tok, 1);  // fed before the stop check (reference chat loop)
         r.tokens.push_back(tok);
 
         utf8.feed(bytes, pending);

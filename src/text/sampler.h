@@ -82,6 +82,10 @@ class Sampler {
     double occurrence(int32_t token) const;  // 0 for tokens never accepted since reset()
     const std::vector<int32_t>& banned_tokens() const { return banned_; }
     const std::vector<std::pair<int32_t, float>>& logit_bias() const { return bias_; }
+    // For a sampler running on a device (backend/cuda): the ids apply_penalties() penalises, in its order, and
+    // the uniform select() would draw next (advances the RNG by the one step select() takes).
+    const std::vector<int32_t>& seen_ids() const { return seen_ids_; }
+    double draw_uniform() { return rng_.next_double(); }
 
   private:
     int gather(float threshold);

@@ -10,7 +10,9 @@ namespace cli {
 
 void ModelOptions::add_to(CLI::App& app) {
     app.add_option("-m,--model", model_path, "Model file (.pth or .safetensors)")->required();
-    app.add_option("--backend", backend, "Backend")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+    app.add_option("--backend", backend, "Backend: auto ($RWKV_BACKEND, else CUDA when a device is present), cpu, cuda")
+        ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+    app.add_option("--device", device, "CUDA device ordinal")->check(CLI::Range(0, 1023));
     app.add_option("-t,--threads", threads, "CPU threads (0 = all cores)")->check(CLI::Range(0, 1024));
 }
 
@@ -18,6 +20,7 @@ rwkv_model_params ModelOptions::params() const {
     rwkv_model_params p = rwkv_model_default_params();
     p.backend = backend == "cpu" ? RWKV_BACKEND_CPU : backend == "cuda" ? RWKV_BACKEND_CUDA : RWKV_BACKEND_AUTO;
     p.n_threads = threads;
+    p.device = device;
     return p;
 }
 

@@ -14,6 +14,7 @@ namespace cli {
 struct ModelOptions {
     std::string model_path;
     std::string backend = "auto";
+    int device = 0;  // CUDA device ordinal
     int threads = 0;
     void add_to(CLI::App& app);
     rwkv_model_params params() const;

@@ -189,6 +189,7 @@ void RuntimeOptions::add_model_to(CLI::App& app) {
     app.add_option("--backend", model.backend, "Backend")
         ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
         ->capture_default_str();
+    app.add_option("--device", model.device, "CUDA device ordinal")->check(CLI::Range(0, 1023))->capture_default_str();
     app.add_option("-t,--threads", model.threads, "CPU threads (0 = all cores)")
         ->check(CLI::Range(0, 1024))
         ->capture_default_str();
