@@ -21,20 +21,20 @@ RWKV_CPU_CLONES void layer_norm_rows(const LayerNormArgs& a, int64_t t0, int64_t
         const float* x = a.x + t * C;
         float* y = a.y + t * C;
         V16f s = {};
-        for (int i = 0; i < full; i += kLanes) s += vec::load(x + i);
+        for (int i = 0; i < full; i += kLanes) s += RWKV_VLOAD(x + i);
         float sum = vec::hsum(s);
         for (int i = full; i < C; i++) sum += x[i];
         const float mean = sum / float(C);
         V16f q = {};
         for (int i = 0; i < full; i += kLanes) {
-            const V16f d = vec::load(x + i) - mean;
+            const V16f d = RWKV_VLOAD(x + i) - mean;
             q += d * d;
         }
         float var = vec::hsum(q);
         for (int i = full; i < C; i++) var += (x[i] - mean) * (x[i] - mean);
         const float inv = 1.0f / std::sqrt(var / float(C) + kLayerNormEps);
         for (int i = 0; i < full; i += kLanes)
-            vec::store(y + i, (vec::load(x + i) - mean) * inv * vec::load(a.w + i) + vec::load(a.b + i));
+            RWKV_VSTORE(y + i, (RWKV_VLOAD(x + i) - mean) * inv * RWKV_VLOAD(a.w + i) + RWKV_VLOAD(a.b + i));
         for (int i = full; i < C; i++) y[i] = (x[i] - mean) * inv * a.w[i] + a.b[i];
     }
 }
@@ -54,33 +54,37 @@ RWKV_CPU_CLONES void token_shift_rows(const TokenShiftArgs& a, int64_t r0, int64
 }
 
 template <Activation A>
-[[gnu::always_inline]] inline V16f activate(V16f z) {
-    if constexpr (A == Activation::Tanh) return vec::tanh(z);
-    if constexpr (A == Activation::Sigmoid) return vec::sigmoid(z);
-    if constexpr (A == Activation::ReluSq)
-        return vec::select(z > 0.0f, z * z, V16f{});  // exact zeros: the sparse FFN skips them
-    if constexpr (A == Activation::Decay) return vec::exp(-0.60653065971263342f * vec::sigmoid(z));  // rwkv7_decay
-    return z;
+[[gnu::always_inline]] inline void activate(V16f& z) {
+    if constexpr (A == Activation::Tanh) vec::tanh_inplace(z);
+    if constexpr (A == Activation::Sigmoid) vec::sigmoid_inplace(z);
+    if constexpr (A == Activation::ReluSq) z = (V16f)((vec::V16i)(z * z) & (z > 0.0f));  // exact zeros: sparse FFN
+    if constexpr (A == Activation::Decay) {                                              // rwkv7_decay
+        vec::sigmoid_inplace(z);
+        z = -0.60653065971263342f * z;
+        vec::exp_inplace(z);
+    }
 }
 
 template <Activation A>
 [[gnu::always_inline]] inline void bias_act_row(float* y, const float* b, int n) {
     int i = 0;
     for (; i + kLanes <= n; i += kLanes) {
-        V16f z = vec::load(y + i);
-        if (b) z += vec::load(b + i);
-        vec::store(y + i, activate<A>(z));
+        V16f z = RWKV_VLOAD(y + i);
+        if (b) z += RWKV_VLOAD(b + i);
+        activate<A>(z);
+        RWKV_VSTORE(y + i, z);
     }
     if (i < n) {  // the tail through a zero-padded vector, so it is computed exactly like the full lanes
         float tmp[kLanes] = {};
         std::copy(y + i, y + n, tmp);
-        V16f z = vec::load(tmp);
+        V16f z = RWKV_VLOAD(tmp);
         if (b) {
             float tb[kLanes] = {};
             std::copy(b + i, b + n, tb);
-            z += vec::load(tb);
+            z += RWKV_VLOAD(tb);
         }
-        vec::store(tmp, activate<A>(z));
+        activate<A>(z);
+        RWKV_VSTORE(tmp, z);
         std::copy(tmp, tmp + (n - i), y + i);
     }
 }

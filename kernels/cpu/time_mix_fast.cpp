@@ -31,22 +31,22 @@ RWKV_CPU_CLONES void key_prep_rows(const KeyPrepArgs& a, int64_t t0, int64_t t1)
             V16f x[kVecs], n2 = {};
             for (int q = 0; q < kVecs; q++) {
                 const int j = h0 + q * vec::kLanes;
-                x[q] = vec::load(k + j) * vec::load(a.k_k + j);
+                x[q] = RWKV_VLOAD(k + j) * RWKV_VLOAD(a.k_k + j);
                 n2 += x[q] * x[q];
             }
             const float inv = 1.0f / std::max(std::sqrt(vec::hsum(n2)), kL2NormEps);
-            for (int q = 0; q < kVecs; q++) vec::store(kk + h0 + q * vec::kLanes, x[q] * inv);
+            for (int q = 0; q < kVecs; q++) RWKV_VSTORE(kk + h0 + q * vec::kLanes, x[q] * inv);
         }
         for (int j = 0; j < a.C; j += vec::kLanes) {
-            const V16f kj = vec::load(k + j);
-            vec::store(k + j, kj * (1.0f + (vec::load(aa + j) - 1.0f) * vec::load(a.k_a + j)));
+            const V16f kj = RWKV_VLOAD(k + j);
+            RWKV_VSTORE(k + j, kj * (1.0f + (RWKV_VLOAD(aa + j) - 1.0f) * RWKV_VLOAD(a.k_a + j)));
         }
         if (a.v_gate) {
             const float* vf = a.v_first + t * a.C;
             const float* vg = a.v_gate + t * a.C;
             for (int j = 0; j < a.C; j += vec::kLanes) {
-                const V16f vj = vec::load(v + j);
-                vec::store(v + j, vj + (vec::load(vf + j) - vj) * vec::load(vg + j));
+                const V16f vj = RWKV_VLOAD(v + j);
+                RWKV_VSTORE(v + j, vj + (RWKV_VLOAD(vf + j) - vj) * RWKV_VLOAD(vg + j));
             }
         }
     }
@@ -62,18 +62,18 @@ RWKV_CPU_CLONES void wkv7_head(const Wkv7Args& a, int64_t b, int64_t h) {
         V16f r[kVecs], w[kVecs], k[kVecs], kk[kVecs], ka[kVecs];
         for (int q = 0; q < kVecs; q++) {
             const int64_t j = o + q * vec::kLanes;
-            r[q] = vec::load(a.r + j);
-            w[q] = vec::load(a.w + j);
-            k[q] = vec::load(a.k + j);
-            kk[q] = vec::load(a.kk + j);
-            ka[q] = kk[q] * vec::load(a.a + j);
+            r[q] = RWKV_VLOAD(a.r + j);
+            w[q] = RWKV_VLOAD(a.w + j);
+            k[q] = RWKV_VLOAD(a.k + j);
+            kk[q] = RWKV_VLOAD(a.kk + j);
+            ka[q] = kk[q] * RWKV_VLOAD(a.a + j);
         }
         const float* v = a.v + o;
         for (int i = 0; i < N; i++) {
             float* row = S + i * N;
             V16f s[kVecs], p = {};
             for (int q = 0; q < kVecs; q++) {
-                s[q] = vec::load(row + q * vec::kLanes);
+                s[q] = RWKV_VLOAD(row + q * vec::kLanes);
                 p += s[q] * kk[q];
             }
             const float sa = -vec::hsum(p);
@@ -81,7 +81,7 @@ RWKV_CPU_CLONES void wkv7_head(const Wkv7Args& a, int64_t b, int64_t h) {
             V16f y = {};
             for (int q = 0; q < kVecs; q++) {
                 s[q] = s[q] * w[q] + sa * ka[q] + vi * k[q];
-                vec::store(row + q * vec::kLanes, s[q]);
+                RWKV_VSTORE(row + q * vec::kLanes, s[q]);
                 y += s[q] * r[q];
             }
             a.y[o + i] = vec::hsum(y);
@@ -97,9 +97,9 @@ RWKV_CPU_CLONES void time_mix_output_rows(const TimeMixOutputArgs& a, int64_t t0
             V16f y[kVecs], sum = {}, bonus = {};
             for (int q = 0; q < kVecs; q++) {
                 const int64_t j = o + q * vec::kLanes;
-                y[q] = vec::load(a.y + j);
+                y[q] = RWKV_VLOAD(a.y + j);
                 sum += y[q];
-                bonus += vec::load(a.r + j) * vec::load(a.k + j) * vec::load(a.r_k + h * N + q * vec::kLanes);
+                bonus += RWKV_VLOAD(a.r + j) * RWKV_VLOAD(a.k + j) * RWKV_VLOAD(a.r_k + h * N + q * vec::kLanes);
             }
             const float mean = vec::hsum(sum) / float(N);
             V16f var = {};
@@ -112,8 +112,8 @@ RWKV_CPU_CLONES void time_mix_output_rows(const TimeMixOutputArgs& a, int64_t t0
             for (int q = 0; q < kVecs; q++) {
                 const int64_t j = o + q * vec::kLanes;
                 const int c = h * N + q * vec::kLanes;
-                const V16f gn = y[q] * inv * vec::load(a.ln_x_w + c) + vec::load(a.ln_x_b + c);
-                vec::store(a.out + j, (gn + bs * vec::load(a.v + j)) * vec::load(a.g + j));
+                const V16f gn = y[q] * inv * RWKV_VLOAD(a.ln_x_w + c) + RWKV_VLOAD(a.ln_x_b + c);
+                RWKV_VSTORE(a.out + j, (gn + bs * RWKV_VLOAD(a.v + j)) * RWKV_VLOAD(a.g + j));
             }
         }
     }

@@ -27,31 +27,24 @@ constexpr int kLanes = 16;
 typedef float V16f __attribute__((vector_size(64)));
 typedef int32_t V16i __attribute__((vector_size(64)));
 
+// No helper takes or returns a vector by value: the helpers are called from target_clones functions, and clang
+// refuses a 64-byte vector passed across a call whose caller and callee differ in AVX-512 (even always_inline
+// ones, before inlining). So loads and stores are expressions, and the rest work in place or through references.
+typedef float V16fu __attribute__((vector_size(64), aligned(4)));  // 16 floats at any float-aligned address
+
 #define RWKV_VEC_INLINE [[gnu::always_inline]] inline
 
-RWKV_VEC_INLINE V16f load(const float* p) {
-    V16f v;
-    std::memcpy(&v, p, sizeof(v));
-    return v;
-}
-RWKV_VEC_INLINE void store(float* p, V16f v) {
-    std::memcpy(p, &v, sizeof(v));
-}
-RWKV_VEC_INLINE V16f splat(float x) {
-    return V16f{} + x;
-}
-RWKV_VEC_INLINE V16f select(V16i mask, V16f a, V16f b) {  // mask lanes are all-ones or zero
-    return (V16f)((mask & (V16i)a) | (~mask & (V16i)b));
-}
-RWKV_VEC_INLINE V16f max(V16f a, V16f b) {
-    return select(a > b, a, b);
-}
-RWKV_VEC_INLINE V16f min(V16f a, V16f b) {
-    return select(a < b, a, b);
-}
+}  // namespace rwkv::vec
+
+// RWKV_VLOAD(p): the 16 floats at p as a V16f; RWKV_VSTORE(p, v): writes them. (Vector types alias their
+// element type in GCC and clang.)
+#define RWKV_VLOAD(p) (*reinterpret_cast<const ::rwkv::vec::V16fu*>(p))
+#define RWKV_VSTORE(p, v) (*reinterpret_cast<::rwkv::vec::V16fu*>(p) = (v))
+
+namespace rwkv::vec {
 
 // Sum of the 16 lanes in a fixed tree: (l, l+8), then (l, l+4), (l, l+2), (l, l+1).
-RWKV_VEC_INLINE float hsum(V16f v) {
+RWKV_VEC_INLINE float hsum(const V16f& v) {
     float s[8];
     for (int l = 0; l < 8; l++) s[l] = v[l] + v[l + 8];
     for (int l = 0; l < 4; l++) s[l] = s[l] + s[l + 4];
@@ -59,29 +52,35 @@ RWKV_VEC_INLINE float hsum(V16f v) {
     return s[0] + s[1];
 }
 
-// e^x lane-wise for any x: clamped to [-87, 88] (e^-87 = 1.6e-38, e^88 = 1.7e38), Cephes expf (common/exp_poly.h),
-// relative error below 2 ulp inside the range.
-RWKV_VEC_INLINE V16f exp(V16f x) {
-    x = min(max(x, splat(-87.0f)), splat(88.0f));
+// x <- e^x lane-wise for any x: clamped to [-87, 88] (e^-87 = 1.6e-38, e^88 = 1.7e38), Cephes expf
+// (common/exp_poly.h), relative error below 2 ulp inside the range.
+RWKV_VEC_INLINE void exp_inplace(V16f& x) {
+    const V16f lo = V16f{} - 87.0f, hi = V16f{} + 88.0f;
+    V16i m = x > lo;  // lanes all-ones or zero; a NaN lane takes lo, then stays
+    x = (V16f)((m & (V16i)x) | (~m & (V16i)lo));
+    m = x < hi;
+    x = (V16f)((m & (V16i)x) | (~m & (V16i)hi));
     V16f r, kf, p;
     exp_poly::reduce(x, &r, &kf);
     exp_poly::poly(r, &p);
     const V16i k = __builtin_convertvector(kf, V16i);  // exact: kf is an integer in [-126, 127]
-    const V16f scale = (V16f)((k + 127) << 23);        // 2^k
-    return p * scale;
+    x = p * (V16f)((k + 127) << 23);                   // p · 2^k
 }
 
-RWKV_VEC_INLINE V16f sigmoid(V16f x) {
-    return 1.0f / (1.0f + exp(-x));
+// x <- σ(x) lane-wise.
+RWKV_VEC_INLINE void sigmoid_inplace(V16f& x) {
+    V16f e = -x;
+    exp_inplace(e);
+    x = 1.0f / (1.0f + e);
 }
 
-// tanh(x) = sign(x) (1 - e) / (1 + e) with e = e^{-2|x|} in (0, 1]: absolute error ~1e-7.
-RWKV_VEC_INLINE V16f tanh(V16f x) {
+// x <- tanh(x) = sign(x) (1 - e) / (1 + e) with e = e^{-2|x|} in (0, 1]: absolute error ~1e-7.
+RWKV_VEC_INLINE void tanh_inplace(V16f& x) {
     const V16i sign = (V16i)x & int32_t(0x80000000u);
-    const V16f ax = (V16f)((V16i)x & 0x7fffffff);
-    const V16f e = exp(-2.0f * ax);
+    V16f e = -2.0f * (V16f)((V16i)x & 0x7fffffff);
+    exp_inplace(e);
     const V16f t = (1.0f - e) / (1.0f + e);
-    return (V16f)((V16i)t | sign);
+    x = (V16f)((V16i)t | sign);
 }
 
 }  // namespace rwkv::vec

@@ -136,7 +136,7 @@ inline float lower_bound_of_bin(int bin) {
     return std::bit_cast<float>(static_cast<uint32_t>(bin) << kHistogramShift);
 }
 
-#if defined(RWKV_SAMPLER_SIMD) && defined(__x86_64__) && !defined(RWKV_SAMPLER_NO_AVX2)
+#if defined(RWKV_SAMPLER_SIMD) && defined(__x86_64__)
 // The same weights 8 lanes at a time where the CPU has AVX2 (chosen at run time). AVX2 without FMA: the
 // same IEEE operations as exp_np4, so the same bits; lane j of the vector is lane j of the sum.
 #define RWKV_SAMPLER_AVX2 1

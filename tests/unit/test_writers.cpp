@@ -144,7 +144,7 @@ TEST(Writers, SafetensorsLayout) {
     EXPECT_EQ((8 + n) % 8, 0u);
     nlohmann::ordered_json h = nlohmann::ordered_json::parse(b.begin() + 8, b.begin() + 8 + long(n));
     EXPECT_EQ(h.begin().key(), "__metadata__");
-    EXPECT_EQ(h["__metadata__"], nlohmann::json({{"format", "pt"}}));
+    EXPECT_EQ(h["__metadata__"], nlohmann::ordered_json({{"format", "pt"}}));
     // Header in the given order; data contiguous from 0 to the end, 8-aligned for sizes that are multiples of 8.
     std::vector<std::pair<uint64_t, uint64_t>> ranges;
     size_t i = 0;
