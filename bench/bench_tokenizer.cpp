@@ -1,4 +1,4 @@
-// Tokenizer throughput: encode (and decode) of about 1 MB of text, median over repetitions.
+// WorldTokenizer throughput: encode (and decode) of about 1 MB of text, median over repetitions.
 //
 //   bench_tokenizer <vocab.txt> <text file> [repetitions=11] [target_bytes=1048576]
 //
@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
 
     try {
         auto t0 = std::chrono::steady_clock::now();
-        auto tok = rwkv::Tokenizer::load(argv[1]);
+        auto tok = rwkv::WorldTokenizer::load(argv[1]);
         std::printf("load: %.1f ms, %zu ids\n", seconds_since(t0) * 1e3, tok->vocab_size());
 
         std::vector<double> enc, dec, stream;

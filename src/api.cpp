@@ -49,8 +49,8 @@ struct rwkv_context {
     bool graphs;  // replay decode steps from CUDA graphs
 };
 
-// The state's floats (State::data layout) in the model's backend memory: host memory on the CPU, device memory on
-// CUDA. File formats go through a host rwkv::State.
+// The state's floats (RecurrentState::data layout) in the model's backend memory: host memory on the CPU, device memory
+// on CUDA. File formats go through a host rwkv::RecurrentState.
 struct rwkv_state {
     const rwkv_model* model;
     rwkv::ModelConfig config;
@@ -62,11 +62,11 @@ struct rwkv_state {
 };
 
 struct rwkv_tokenizer {
-    std::unique_ptr<rwkv::Tokenizer> t;
+    std::unique_ptr<rwkv::WorldTokenizer> t;
 };
 
 struct rwkv_sampler {
-    rwkv::Sampler s;
+    rwkv::TokenSampler s;
 };
 
 namespace {
@@ -139,12 +139,12 @@ void check_state_memory(const rwkv_state* state, const rwkv_context& ctx, const 
 }
 
 // Host image of a state (for files and rwkv_state_get_data), and back.
-rwkv::State to_host(const rwkv_state& st) {
-    rwkv::State h(st.config);
+rwkv::RecurrentState to_host(const rwkv_state& st) {
+    rwkv::RecurrentState h(st.config);
     rwkv::memory_to_host(h.data.data(), st.base(), st.bytes(), st.data.kind(), st.data.device());
     return h;
 }
-void from_host(rwkv_state& st, const rwkv::State& h) {
+void from_host(rwkv_state& st, const rwkv::RecurrentState& h) {
     rwkv::memory_from_host(st.base(), h.data.data(), st.bytes(), st.data.kind(), st.data.device());
 }
 
@@ -318,7 +318,12 @@ void place_weights(rwkv_model& model, const rwkv_model_params& p, rwkv_backend b
 extern "C" {
 
 const char* rwkv_status_string(rwkv_status status) {
-    switch (status) {
+    // A C caller may pass any int; in C++ a value outside the enumerators' range is not a valid rwkv_status, so
+    // the switch reads the bits as an int.
+    int value;
+    std::memcpy(&value, &status, sizeof value);
+    static_assert(sizeof(rwkv_status) == sizeof(int));
+    switch (value) {
         case RWKV_STATUS_OK:
             return "ok";
         case RWKV_STATUS_INVALID_ARGUMENT:
@@ -625,7 +630,7 @@ rwkv_status rwkv_state_save(const rwkv_state* state, const char* path) {
 rwkv_status rwkv_state_load(rwkv_state* state, const char* path) {
     return guard([&] {
         require(state && path, "rwkv_state_load: state and path must not be NULL");
-        rwkv::State h(state->config);  // the state is untouched unless the whole file is good
+        rwkv::RecurrentState h(state->config);  // the state is untouched unless the whole file is good
         rwkv::load_state(h, path);
         from_host(*state, h);
     });
@@ -647,7 +652,7 @@ rwkv_status rwkv_state_serialize(const rwkv_state* state, void* buffer, size_t c
 rwkv_status rwkv_state_deserialize(rwkv_state* state, const void* buffer, size_t n_bytes) {
     return guard([&] {
         require(state && (buffer || n_bytes == 0), "rwkv_state_deserialize: NULL argument");
-        rwkv::State h(state->config);
+        rwkv::RecurrentState h(state->config);
         rwkv::deserialize_state(h, static_cast<const uint8_t*>(buffer), n_bytes, "state buffer");
         from_host(*state, h);
     });
@@ -656,7 +661,7 @@ rwkv_status rwkv_state_deserialize(rwkv_state* state, const void* buffer, size_t
 rwkv_status rwkv_state_load_tuning(rwkv_state* state, const char* path) {
     return guard([&] {
         require(state && path, "rwkv_state_load_tuning: state and path must not be NULL");
-        rwkv::State h(state->config);
+        rwkv::RecurrentState h(state->config);
         rwkv::load_tuning_state(h, path);
         from_host(*state, h);
     });
@@ -728,7 +733,7 @@ rwkv_status rwkv_tokenizer_load(const char* path, rwkv_tokenizer** out_tokenizer
     return guard([&] {
         require(out_tokenizer, "rwkv_tokenizer_load: out_tokenizer must not be NULL");
         *out_tokenizer = nullptr;
-        *out_tokenizer = new rwkv_tokenizer{rwkv::Tokenizer::load(path ? std::string(path) : rwkv::find_vocab())};
+        *out_tokenizer = new rwkv_tokenizer{rwkv::WorldTokenizer::load(path ? std::string(path) : rwkv::find_vocab())};
     });
 }
 
@@ -796,7 +801,7 @@ rwkv_status rwkv_sampler_init(const rwkv_sampler_params* params, int n_vocab, rw
         *out_sampler = nullptr;
         require(n_vocab > 0, "rwkv_sampler_init: n_vocab must be > 0");
         rwkv_sampler_params p = params ? *params : rwkv_sampler_default_params();
-        *out_sampler = new rwkv_sampler{rwkv::Sampler(to_cpp(p), n_vocab)};
+        *out_sampler = new rwkv_sampler{rwkv::TokenSampler(to_cpp(p), n_vocab)};
     });
 }
 
@@ -891,7 +896,7 @@ rwkv_status rwkv_generate(rwkv_context* ctx, rwkv_state* state, const rwkv_token
         rwkv::GenerateStep device_step;
         if (ctx->scratch.logits) {
             device_step.eval = [&](const int32_t* tokens, int T) { eval_last(*ctx, *state, tokens, T, nullptr, true); };
-            device_step.sample = [&](rwkv::Sampler& s) {
+            device_step.sample = [&](rwkv::TokenSampler& s) {
                 return rwkv::cuda::sample(*ctx->backend, ctx->scratch.logits, model.m.config.n_vocab, s);
             };
         }
@@ -900,7 +905,7 @@ rwkv_status rwkv_generate(rwkv_context* ctx, rwkv_state* state, const rwkv_token
             on_token = [&](int32_t tok, std::string_view text) {
                 return callback(tok, text.data(), text.size(), user_data) == 0;
             };
-        const rwkv::Tokenizer* tok = tokenizer ? tokenizer->t.get() : nullptr;
+        const rwkv::WorldTokenizer* tok = tokenizer ? tokenizer->t.get() : nullptr;
         const std::vector<int32_t> prompt_ids(prompt, prompt + n_prompt);
         rwkv::GenerateResult r =
             ctx->scratch.logits

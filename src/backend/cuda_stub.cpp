@@ -37,7 +37,7 @@ int64_t backend_workspace_bytes(const Backend&) {
 bool backend_graphs_active(const Backend&) {
     return false;
 }
-int32_t sample(Backend&, float*, int, Sampler&) {
+int32_t sample(Backend&, float*, int, TokenSampler&) {
     not_compiled();
 }
 

@@ -42,16 +42,16 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-GenerateResult generate(const EvalFn& eval, int n_vocab, const Tokenizer* tokenizer, Sampler& sampler,
+GenerateResult generate(const EvalFn& eval, int n_vocab, const WorldTokenizer* tokenizer, TokenSampler& sampler,
                         const std::vector<int32_t>& prompt, const GenerateParams& p, const TokenCallback& on_token) {
     std::vector<float> logits(n_vocab);  // once per call, not per token
     GenerateStep step;
     step.eval = [&](const int32_t* tokens, int T) { eval(tokens, T, logits.data()); };
-    step.sample = [&](Sampler& s) { return s.sample(logits.data()); };
+    step.sample = [&](TokenSampler& s) { return s.sample(logits.data()); };
     return generate(step, tokenizer, sampler, prompt, p, on_token);
 }
 
-GenerateResult generate(const GenerateStep& step, const Tokenizer* tokenizer, Sampler& sampler,
+GenerateResult generate(const GenerateStep& step, const WorldTokenizer* tokenizer, TokenSampler& sampler,
                         const std::vector<int32_t>& prompt, const GenerateParams& p, const TokenCallback& on_token) {
     if (prompt.empty()) throw_invalid("generate: the prompt has no tokens");
     if (p.max_tokens < 0) throw_invalid("generate: max_tokens must be >= 0");

@@ -43,21 +43,21 @@ using EvalFn = std::function<void(const int32_t* tokens, int T, float* logits)>;
 
 // The loop's view of a context when the logits stay where the context keeps them (a CUDA context samples on the
 // device and copies one token id back): `eval` feeds T tokens, `sample` picks the next token from the logits
-// after the last one, as Sampler::sample would (bans, bias, penalties, one RNG step).
+// after the last one, as TokenSampler::sample would (bans, bias, penalties, one RNG step).
 struct GenerateStep {
     std::function<void(const int32_t* tokens, int T)> eval;
-    std::function<int32_t(Sampler& sampler)> sample;
+    std::function<int32_t(TokenSampler& sampler)> sample;
 };
 
 // The state advances by the prompt and every generated token except a stop token. Stop strings: every sampled
 // token is fed into the state before the stop check, as the reference chat loop does, so after a "\n\n" stop the
 // state already holds the closing "\n\n". `prompt` must not be empty. `tokenizer` may be null when the vocabulary
 // is not the World one: then no text is produced and stop strings are not allowed.
-GenerateResult generate(const EvalFn& eval, int n_vocab, const Tokenizer* tokenizer, Sampler& sampler,
+GenerateResult generate(const EvalFn& eval, int n_vocab, const WorldTokenizer* tokenizer, TokenSampler& sampler,
                         const std::vector<int32_t>& prompt, const GenerateParams& params,
                         const TokenCallback& on_token);
-// The same loop over a GenerateStep (the overload above is this one with host logits and Sampler::sample).
-GenerateResult generate(const GenerateStep& step, const Tokenizer* tokenizer, Sampler& sampler,
+// The same loop over a GenerateStep (the overload above is this one with host logits and TokenSampler::sample).
+GenerateResult generate(const GenerateStep& step, const WorldTokenizer* tokenizer, TokenSampler& sampler,
                         const std::vector<int32_t>& prompt, const GenerateParams& params,
                         const TokenCallback& on_token);
 

@@ -68,7 +68,7 @@ void bind_states(Backend& be, Scratch& s, const ModelConfig& c, float* const* ba
                   wkv_to_ffn = int64_t(c.n_head) * c.head_size * c.head_size;
     for (int l = 0; l < c.n_layer; l++)
         for (int b = 0; b < B; b++) {
-            float* att = bases[b] + l * per_layer;  // State::att_shift(l)
+            float* att = bases[b] + l * per_layer;  // RecurrentState::att_shift(l)
             s.host_table[(3 * size_t(l) + 0) * s.max_T + b] = att;
             s.host_table[(3 * size_t(l) + 1) * s.max_T + b] = att + shift_to_wkv;
             s.host_table[(3 * size_t(l) + 2) * s.max_T + b] = att + shift_to_wkv + wkv_to_ffn;
@@ -188,7 +188,7 @@ void rwkv7_step(const ModelConfig& c, const ModelTensors& w, Backend& be, Scratc
     be.synchronize();
 }
 
-void rwkv7_forward(const LoadedModel& model, Backend& be, Scratch& s, State* const* states, int B,
+void rwkv7_forward(const LoadedModel& model, Backend& be, Scratch& s, RecurrentState* const* states, int B,
                    const int32_t* tokens, int T, LogitRows rows, float* logits) {
     std::vector<float*> bases(B);
     for (int b = 0; b < B; b++) bases[b] = states[b]->data.data();

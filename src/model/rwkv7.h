@@ -79,7 +79,7 @@ struct Scratch {
 
 enum class LogitRows { None, Last, All };
 
-// Points the scratch's state table at B states (`bases[b]`: State::data layout, in the backend's memory).
+// Points the scratch's state table at B states (`bases[b]`: RecurrentState::data layout, in the backend's memory).
 void bind_states(Backend& be, Scratch& s, const ModelConfig& c, float* const* bases, int B);
 
 // The forward proper: B independent sequences of T tokens each (B * T <= s.max_T rows), token ids in s.tokens
@@ -96,7 +96,7 @@ void rwkv7_step(const ModelConfig& c, const ModelTensors& w, Backend& be, Scratc
                 const int32_t* tokens, int T, LogitRows rows, float* host_logits, bool graph);
 
 // Host-memory convenience for tests and tools: host states, host tokens, host logits.
-void rwkv7_forward(const LoadedModel& model, Backend& be, Scratch& s, State* const* states, int B,
+void rwkv7_forward(const LoadedModel& model, Backend& be, Scratch& s, RecurrentState* const* states, int B,
                    const int32_t* tokens, int T, LogitRows rows, float* logits);
 
 }  // namespace rwkv

@@ -15,14 +15,14 @@
 namespace rwkv {
 namespace {
 
-// State file layout, little-endian (docs/formats.md):
+// RecurrentState file layout, little-endian (docs/formats.md):
 //   0  char[8]  "RWKVSTAT"
 //   8  u32      version (1)
 //   12 i32[10]  n_layer n_embd n_head head_size n_vocab n_ffn d_decay d_aaa d_value d_gate
 //   52 u64      fingerprint (ModelConfig::fingerprint)
 //   60 u64      n_floats
 //   68 u32      0 (padding)
-//   72 f32[n_floats] state data, layout of State::data
+//   72 f32[n_floats] state data, layout of RecurrentState::data
 //   .. u32      CRC-32 of every byte before it
 constexpr char kMagic[8] = {'R', 'W', 'K', 'V', 'S', 'T', 'A', 'T'};
 constexpr uint32_t kVersion = 1;
@@ -43,7 +43,7 @@ T read_le(const uint8_t* p) {
 
 }  // namespace
 
-std::vector<uint8_t> serialize_state(const State& state) {
+std::vector<uint8_t> serialize_state(const RecurrentState& state) {
     const ModelConfig& c = state.config;
     std::vector<uint8_t> bytes(kHeaderBytes + state.data.size() * 4 + 4, 0);
     std::memcpy(bytes.data(), kMagic, 8);
@@ -61,7 +61,7 @@ std::vector<uint8_t> serialize_state(const State& state) {
     return bytes;
 }
 
-void save_state(const State& state, const std::string& path) {
+void save_state(const RecurrentState& state, const std::string& path) {
     std::vector<uint8_t> bytes = serialize_state(state);
     write_file_atomically(path, bytes.data(), bytes.size());
 }
@@ -69,7 +69,7 @@ void save_state(const State& state, const std::string& path) {
 namespace {
 
 // Magic, version, the model's numbers, fingerprint and float count. Returns the float count (== the state's).
-uint64_t check_header(const State& state, const uint8_t* data, size_t size, const std::string& path) {
+uint64_t check_header(const RecurrentState& state, const uint8_t* data, size_t size, const std::string& path) {
     const ModelConfig& c = state.config;
     const std::span<const uint8_t> b(data, size);
     if (b.size() < kHeaderBytes + 4 || std::memcmp(b.data(), kMagic, 8) != 0)
@@ -99,7 +99,7 @@ std::string size_mismatch(const std::string& path, uint64_t found, uint64_t expe
 
 }  // namespace
 
-void load_state(State& state, const std::string& path) {
+void load_state(RecurrentState& state, const std::string& path) {
     // Never read more than a state file of this model can hold: a FIFO or a device (/dev/zero) would never end,
     // and a huge file would be read whole only to be refused. For an oversized file the header still says
     // whether it is another model's state, the likely cause.
@@ -119,7 +119,7 @@ void load_state(State& state, const std::string& path) {
     deserialize_state(state, b.data(), b.size(), path);
 }
 
-void deserialize_state(State& state, const uint8_t* data, size_t size, const std::string& path) {
+void deserialize_state(RecurrentState& state, const uint8_t* data, size_t size, const std::string& path) {
     const uint64_t n = check_header(state, data, size, path);
     const std::span<const uint8_t> b(data, size);
     if (b.size() != kHeaderBytes + n * 4 + 4) throw_format(size_mismatch(path, b.size(), kHeaderBytes + n * 4 + 4));
@@ -128,7 +128,7 @@ void deserialize_state(State& state, const uint8_t* data, size_t size, const std
     std::memcpy(state.data.data(), b.data() + kHeaderBytes, n * 4);
 }
 
-void load_tuning_state(State& state, const std::string& path) {
+void load_tuning_state(RecurrentState& state, const std::string& path) {
     const ModelConfig& c = state.config;
     std::unique_ptr<Checkpoint> ckpt = Checkpoint::open(path);
     const int64_t N = c.head_size, per_layer = int64_t(c.n_head) * N * N;

@@ -9,8 +9,8 @@
 
 namespace rwkv {
 
-struct State {
-    explicit State(const ModelConfig& c) : config(c), data(c.state_floats(), 0.0f) {}
+struct RecurrentState {
+    explicit RecurrentState(const ModelConfig& c) : config(c), data(c.state_floats(), 0.0f) {}
 
     ModelConfig config;
     // Per layer l, at offset l * config.layer_state_floats():
@@ -26,14 +26,14 @@ struct State {
 
 // Versioned binary state file (see docs/formats.md): magic, version, the config numbers, fingerprint, the floats,
 // CRC-32. Written atomically. Loading checks everything and leaves `state` untouched on any error.
-void save_state(const State& state, const std::string& path);
-void load_state(State& state, const std::string& path);
+void save_state(const RecurrentState& state, const std::string& path);
+void load_state(RecurrentState& state, const std::string& path);
 // The same format in memory. `where` names the source in error messages.
-std::vector<uint8_t> serialize_state(const State& state);
-void deserialize_state(State& state, const uint8_t* bytes, size_t n, const std::string& where);
+std::vector<uint8_t> serialize_state(const RecurrentState& state);
+void deserialize_state(RecurrentState& state, const uint8_t* bytes, size_t n, const std::string& where);
 
-// State tuning (rwkv7.md §6): blocks.l.att.time_state [H, N, N] (any float dtype) from a .pth or .safetensors
+// RecurrentState tuning (rwkv7.md §6): blocks.l.att.time_state [H, N, N] (any float dtype) from a .pth or .safetensors
 // file, loaded untransposed into the WKV matrices; shifts zero.
-void load_tuning_state(State& state, const std::string& path);
+void load_tuning_state(RecurrentState& state, const std::string& path);
 
 }  // namespace rwkv

@@ -1,4 +1,4 @@
-// Sampler: see sampler.h for the API and docs/sampling.md for the exact rules implemented here.
+// TokenSampler: see sampler.h for the API and docs/sampling.md for the exact rules implemented here.
 //
 // The reference (ChatRWKV utils.py sample_logits) sorts all V probabilities, cumulative-sums them and
 // cuts. Sorting V = 65536 floats per token costs milliseconds; this file gets the bit-identical answer
@@ -275,9 +275,10 @@ uint64_t Rng::next_u64() {  // xoshiro256**
     return result;
 }
 
-// ---- Sampler -----------------------------------------------------------------------------------------
+// ---- TokenSampler -----------------------------------------------------------------------------------------
 
-Sampler::Sampler(const SamplerParams& params, int n_vocab) : params_(params), n_vocab_(n_vocab), rng_(params.seed) {
+TokenSampler::TokenSampler(const SamplerParams& params, int n_vocab)
+    : params_(params), n_vocab_(n_vocab), rng_(params.seed) {
     validate_sampler_params(params);
     if (n_vocab <= 0) throw_invalid("sampler: n_vocab must be > 0, got " + std::to_string(n_vocab));
     occurrence_.assign(n_vocab, 0.0);
@@ -292,19 +293,19 @@ Sampler::Sampler(const SamplerParams& params, int n_vocab) : params_(params), n_
     bitmap_.assign((n_vocab + 63) / 64, 0);
 }
 
-void Sampler::set_params(const SamplerParams& params) {
+void TokenSampler::set_params(const SamplerParams& params) {
     validate_sampler_params(params);
     const bool new_seed = params.seed != params_.seed;
     params_ = params;
     if (new_seed) rng_.reseed(params.seed);
 }
 
-void Sampler::reseed(uint64_t seed) {
+void TokenSampler::reseed(uint64_t seed) {
     params_.seed = seed;
     rng_.reseed(seed);
 }
 
-void Sampler::set_banned_tokens(std::vector<int32_t> ids) {
+void TokenSampler::set_banned_tokens(std::vector<int32_t> ids) {
     for (int32_t id : ids)
         if (id < 0 || id >= n_vocab_)
             throw_invalid("sampler: banned token " + std::to_string(id) + " is outside [0, " +
@@ -312,7 +313,7 @@ void Sampler::set_banned_tokens(std::vector<int32_t> ids) {
     banned_ = std::move(ids);
 }
 
-void Sampler::set_logit_bias(std::vector<std::pair<int32_t, float>> bias) {
+void TokenSampler::set_logit_bias(std::vector<std::pair<int32_t, float>> bias) {
     for (const auto& [id, b] : bias) {
         if (id < 0 || id >= n_vocab_)
             throw_invalid("sampler: logit bias token " + std::to_string(id) + " is outside [0, " +
@@ -323,12 +324,12 @@ void Sampler::set_logit_bias(std::vector<std::pair<int32_t, float>> bias) {
     bias_ = std::move(bias);
 }
 
-double Sampler::occurrence(int32_t token) const {
+double TokenSampler::occurrence(int32_t token) const {
     if (token < 0 || token >= n_vocab_) return 0.0;
     return occurrence_[token];
 }
 
-void Sampler::reset() {
+void TokenSampler::reset() {
     for (int32_t id : seen_ids_) {
         occurrence_[id] = 0.0;
         seen_[id] = 0;
@@ -336,7 +337,7 @@ void Sampler::reset() {
     seen_ids_.clear();
 }
 
-void Sampler::accept(int32_t token, std::string_view token_text) {
+void TokenSampler::accept(int32_t token, std::string_view token_text) {
     if (token < 0 || token >= n_vocab_)
         throw_invalid("sampler: accepted token " + std::to_string(token) + " is outside [0, " +
                       std::to_string(n_vocab_) + ")");
@@ -355,7 +356,7 @@ void Sampler::accept(int32_t token, std::string_view token_text) {
     }
 }
 
-void Sampler::apply_penalties(float* logits) const {
+void TokenSampler::apply_penalties(float* logits) const {
     for (int32_t id : banned_) logits[id] = -kInf;
     for (const auto& [id, b] : bias_) logits[id] += b;
     // `out[n] -= alpha_presence + occurrence[n] * alpha_frequency`: the penalty in double, the
@@ -365,12 +366,12 @@ void Sampler::apply_penalties(float* logits) const {
     for (int32_t id : seen_ids_) logits[id] -= static_cast<float>(presence + occurrence_[id] * frequency);
 }
 
-int32_t Sampler::sample(float* logits) {
+int32_t TokenSampler::sample(float* logits) {
     apply_penalties(logits);
     return select(logits);
 }
 
-int32_t Sampler::select(const float* logits) {
+int32_t TokenSampler::select(const float* logits) {
     const int n = n_vocab_;
     const double u = rng_.next_double();  // always exactly one step per call
 
@@ -428,7 +429,7 @@ int32_t Sampler::select(const float* logits) {
 
 // Appends to candidates_ every id with w >= threshold, in id order; returns the count. Blocks of 16
 // below the threshold (nearly all of them, usually) are skipped with four vector compares.
-int Sampler::gather(float threshold) {
+int TokenSampler::gather(float threshold) {
     const int n = n_vocab_;
     const float* w = w_.data();
     int32_t* c = candidates_.data();
@@ -455,7 +456,7 @@ int Sampler::gather(float threshold) {
 
 // The number of survivors of top-p, top-k and min-p; they are candidates_[0, n_keep) on return, ordered
 // by (w desc, id asc), which is the reference's descending sort with ties broken by lower id.
-int Sampler::find_survivors(double z) {
+int TokenSampler::find_survivors(double z) {
     const SamplerParams& p = params_;
     const int n = n_vocab_;
     const bool cut_p = p.top_p < 1.0f;
@@ -546,7 +547,7 @@ int Sampler::find_survivors(double z) {
 // Orders candidates_[0, count), which gather() left in id order, by (w desc, id asc): a stable LSD radix
 // sort on the complemented bits of w (non-negative floats order like their bit patterns), 11 bits per
 // pass; passes where every key has the same digit are skipped.
-void Sampler::radix_order(int count) {
+void TokenSampler::radix_order(int count) {
     int32_t* src = candidates_.data();
     int32_t* dst = radix_tmp_.data();
     const float* w = w_.data();
@@ -591,7 +592,7 @@ inline double block_sum(const float* q8) {
 // (or, if rounding leaves none, the block's last id with q > 0).
 //
 // draw_list: survivors candidates_[0, n_keep), few of them.
-int32_t Sampler::draw_list(const float* logits, float m, int n_keep, double u) {
+int32_t TokenSampler::draw_list(const float* logits, float m, int n_keep, double u) {
     // Survivors into id order through a bitmap: O(n_vocab / 64 + n_keep), no comparison sort.
     int32_t* c = candidates_.data();
     uint64_t* bits = bitmap_.data();
@@ -643,7 +644,7 @@ int32_t Sampler::draw_list(const float* logits, float m, int n_keep, double u) {
 
 // draw_prefix: survivors = the prefix of the (w desc, id asc) order that ends at (w_last, id_last),
 // i.e. w > w_last, or w == w_last and id <= id_last; all tokens when w_last == 0 and id_last == n - 1.
-int32_t Sampler::draw_prefix(const float* logits, float m, float w_last, int32_t id_last, double u) {
+int32_t TokenSampler::draw_prefix(const float* logits, float m, float w_last, int32_t id_last, double u) {
     const int n = n_vocab_;
     const float t = params_.temperature;
     const float inv_t = 1.0f / t;

@@ -2,7 +2,7 @@
 // (softmax -> top-p -> top-k -> min-p -> probs^(1/T) -> multinomial) with a seeded, portable RNG.
 // The exact order of operations, every tie rule and what a seed guarantees are in docs/sampling.md.
 //
-// One Sampler per sequence; not thread-safe. All buffers are allocated by the constructor (about
+// One TokenSampler per sequence; not thread-safe. All buffers are allocated by the constructor (about
 // 30 bytes per vocabulary entry): sample(), select(), accept() and reset() never allocate.
 #pragma once
 
@@ -45,10 +45,10 @@ class Rng {
     uint64_t s_[4];
 };
 
-class Sampler {
+class TokenSampler {
   public:
     // n_vocab: length of every logits array passed to sample()/select(). Throws on bad params.
-    Sampler(const SamplerParams& params, int n_vocab);
+    TokenSampler(const SamplerParams& params, int n_vocab);
 
     // Applies bans, logit bias and penalties to `logits` in place (apply_penalties), then selects a
     // token (select). On return `logits` holds the penalised logits. Advances the RNG by exactly one

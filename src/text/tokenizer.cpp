@@ -191,9 +191,9 @@ class LineParser {
 
 }  // namespace
 
-std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& path) {
+std::unique_ptr<WorldTokenizer> WorldTokenizer::load(const std::string& path) {
     const std::string text = read_whole_file(path);
-    std::unique_ptr<Tokenizer> tok(new Tokenizer());
+    std::unique_ptr<WorldTokenizer> tok(new WorldTokenizer());
     tok->bytes_.reserve(text.size() / 2);
     tok->offsets_ = {0, 0};  // id 0: no bytes
 
@@ -233,7 +233,7 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& path) {
 // Builds the double-array trie. Sorting the tokens by bytes gives each node's children in byte order and
 // puts duplicates side by side. A breadth-first pass then makes the plain trie (parents before children),
 // and each node's children are placed at the first base where all their slots are free.
-void Tokenizer::build_trie(const std::string& path) {
+void WorldTokenizer::build_trie(const std::string& path) {
     const auto n_tokens = static_cast<int32_t>(vocab_size());
     std::vector<int32_t> order;
     order.reserve(n_tokens - 1);
@@ -319,7 +319,7 @@ void Tokenizer::build_trie(const std::string& path) {
         throw_format(path + ": vocabulary too large");
 }
 
-void Tokenizer::encode(std::string_view text, std::vector<int32_t>& out) const {
+void WorldTokenizer::encode(std::string_view text, std::vector<int32_t>& out) const {
     const auto* s = reinterpret_cast<const uint8_t*>(text.data());
     const size_t n = text.size();
     const Unit* u = units_.data();
@@ -345,20 +345,20 @@ void Tokenizer::encode(std::string_view text, std::vector<int32_t>& out) const {
     }
 }
 
-std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
+std::vector<int32_t> WorldTokenizer::encode(std::string_view text) const {
     std::vector<int32_t> out;
     encode(text, out);
     return out;
 }
 
-std::string_view Tokenizer::token_bytes(int32_t id) const {
+std::string_view WorldTokenizer::token_bytes(int32_t id) const {
     if (id < 0 || static_cast<size_t>(id) >= model_vocab_size())
         throw_invalid("token id " + std::to_string(id) + " is outside [0, " + std::to_string(model_vocab_size()) + ")");
     if (static_cast<size_t>(id) >= vocab_size()) return {};
     return std::string_view(bytes_.data() + offsets_[id], offsets_[id + 1] - offsets_[id]);
 }
 
-std::string Tokenizer::decode(const int32_t* ids, size_t n) const {
+std::string WorldTokenizer::decode(const int32_t* ids, size_t n) const {
     size_t total = 0;
     for (size_t i = 0; i < n; i++) total += token_bytes(ids[i]).size();  // validates every id first
     std::string out;
@@ -367,7 +367,7 @@ std::string Tokenizer::decode(const int32_t* ids, size_t n) const {
     return out;
 }
 
-int32_t Tokenizer::token_id(std::string_view bytes) const {
+int32_t WorldTokenizer::token_id(std::string_view bytes) const {
     int32_t slot = 0;
     for (char c : bytes) {
         slot = child(slot, static_cast<uint8_t>(c));

@@ -9,7 +9,7 @@
 //  * decode() concatenates token bytes; the result may be invalid UTF-8 (split characters). Use
 //    Utf8StreamDecoder (text/utf8.h) to turn a token stream into text.
 //
-// A loaded Tokenizer is immutable: every const method may be called from many threads at once.
+// A loaded WorldTokenizer is immutable: every const method may be called from many threads at once.
 #pragma once
 
 #include <cstddef>
@@ -22,13 +22,13 @@
 
 namespace rwkv {
 
-class Tokenizer {
+class WorldTokenizer {
   public:
     // Parses a vocabulary file. Throws rwkv::Error: IO_ERROR when it cannot be read, FORMAT_ERROR with
     // "<path>:<line>: <what>" for a malformed line (bad id, non-contiguous id, bad literal, unknown escape,
     // byte length mismatch, duplicate token), or "<path>: <what>" when the file as a whole is unusable
     // (empty, or some single byte has no token so that encode() could get stuck).
-    static std::unique_ptr<Tokenizer> load(const std::string& path);
+    static std::unique_ptr<WorldTokenizer> load(const std::string& path);
 
     // Token ids of `bytes` (normally UTF-8 text, but any bytes are accepted). "" gives [].
     std::vector<int32_t> encode(std::string_view bytes) const;
@@ -58,7 +58,7 @@ class Tokenizer {
     static constexpr int32_t kEndOfText = 0;
 
   private:
-    Tokenizer() = default;
+    WorldTokenizer() = default;
 
     // Token bytes, packed: token `id` is bytes_[offsets_[id], offsets_[id + 1]). Id 0 is empty.
     std::string bytes_;              // (sum of token lengths) bytes

@@ -721,7 +721,7 @@ TEST_F(CudaOps, SampleMatchesCpuSampler) {
         sp.temperature = c.T, sp.top_p = c.top_p, sp.top_k = c.top_k, sp.min_p = c.min_p;
         sp.presence_penalty = sp.frequency_penalty = 0.0f;
         sp.seed = 1234;
-        Sampler cpu(sp, V);
+        TokenSampler cpu(sp, V);
         Rng rng(sp.seed);  // the same stream as the sampler's: one next_double() per select()
         std::vector<cuda::DeviceSamplerParams> p(B, {c.T, c.top_p, c.top_k, c.min_p});
         d_p.upload(p);
@@ -767,7 +767,7 @@ TEST_F(CudaOps, SampleTopKTies) {
         SamplerParams sp;
         sp.temperature = 1.0f, sp.top_p = 1.0f, sp.top_k = k, sp.presence_penalty = sp.frequency_penalty = 0.0f;
         sp.seed = 99;
-        Sampler cpu(sp, V);
+        TokenSampler cpu(sp, V);
         Rng rng(sp.seed);
         d_p.upload({{1.0f, 1.0f, k, 0.0f}});
         for (int step = 0; step < 20; step++) {

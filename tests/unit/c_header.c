@@ -14,6 +14,12 @@ int main(void) {
         fprintf(stderr, "expected INVALID_ARGUMENT with a message, got %s\n", rwkv_status_string(st));
         return 1;
     }
+    /* Any int is a valid rwkv_status value in C; unknown ones have a string too. */
+    if (strcmp(rwkv_status_string((rwkv_status)99), "unknown status") != 0 ||
+        strcmp(rwkv_status_string((rwkv_status)-1), "unknown status") != 0) {
+        fprintf(stderr, "rwkv_status_string of an unknown status is not \"unknown status\"\n");
+        return 1;
+    }
     rwkv_model_free(NULL);
     rwkv_context_free(NULL);
     rwkv_state_free(NULL);

@@ -94,8 +94,7 @@ TEST(ApiContract, EveryStatusHasAString) {
         names.push_back(name);
     }
     EXPECT_STREQ(rwkv_status_string(RWKV_STATUS_OK), "ok");
-    EXPECT_STREQ(rwkv_status_string(static_cast<rwkv_status>(99)), "unknown status");
-    EXPECT_STREQ(rwkv_status_string(static_cast<rwkv_status>(-1)), "unknown status");
+    // Unknown values (any int, from C) are checked in c_header.c: in C++ they are not valid rwkv_status values.
 }
 
 TEST(ApiContract, VersionMacrosMatchTheLibrary) {

@@ -1,4 +1,4 @@
-// Sampler tests: exact cuts with ties, penalties and decay, bans and bias, RNG reproducibility, a
+// TokenSampler tests: exact cuts with ties, penalties and decay, bans and bias, RNG reproducibility, a
 // frequency check, degenerate logits, and the fast selection path against a full-sort re-derivation
 // of the same rules (docs/sampling.md) on thousands of realistic logit vectors of up to 65536 tokens.
 #include "text/sampler.h"
@@ -154,7 +154,7 @@ std::vector<float> realistic_logits(std::mt19937_64& gen, int n, int style) {
 
 // The set of ids that `draws` samples can produce (with fixed seeds, so deterministic).
 std::set<int32_t> reachable(const SamplerParams& params, const std::vector<float>& logits, int draws = 400) {
-    Sampler s(params, static_cast<int>(logits.size()));
+    TokenSampler s(params, static_cast<int>(logits.size()));
     std::set<int32_t> seen;
     std::vector<float> l(logits.size());
     for (int i = 0; i < draws; ++i) {
@@ -245,7 +245,7 @@ TEST(SamplerExp, VectorPathsMatchScalarBitwise) {
 
 void expect_invalid(const SamplerParams& p, const std::string& needle) {
     try {
-        Sampler s(p, 10);
+        TokenSampler s(p, 10);
         ADD_FAILURE() << "no error for " << needle;
     } catch (const Error& e) {
         EXPECT_EQ(e.status(), RWKV_STATUS_INVALID_ARGUMENT);
@@ -282,13 +282,13 @@ TEST(SamplerParams, Validation) {
     p.presence_penalty = kInf;
     expect_invalid(p, "presence_penalty");
 
-    Sampler s(SamplerParams{}, 10);
+    TokenSampler s(SamplerParams{}, 10);
     EXPECT_THROW(s.set_banned_tokens({3, 10}), Error);
     EXPECT_THROW(s.set_banned_tokens({-1}), Error);
     EXPECT_THROW(s.set_logit_bias({{12, 1.0f}}), Error);
     EXPECT_THROW(s.set_logit_bias({{2, kInf}}), Error);
     EXPECT_THROW(s.accept(10, "x"), Error);
-    EXPECT_THROW(Sampler(SamplerParams{}, 0), Error);
+    EXPECT_THROW(TokenSampler(SamplerParams{}, 0), Error);
     SamplerParams bad;
     bad.top_p = 2.0f;
     EXPECT_THROW(s.set_params(bad), Error);
@@ -309,7 +309,7 @@ TEST(SamplerSelect, TemperatureZeroIsArgmaxLowestId) {
         EXPECT_EQ(reachable(plain(0.0f, top_p, 3, 0.5f), l, 50), std::set<int32_t>{1});
     }
     // Greedy still consumes one RNG step per call, so streams stay aligned when T changes.
-    Sampler a(plain(1.0f), 5), b(plain(1.0f), 5);
+    TokenSampler a(plain(1.0f), 5), b(plain(1.0f), 5);
     std::vector<float> flat(5, 0.0f);
     for (int i = 0; i < 3; ++i) {
         std::vector<float> x = flat, y = flat;
@@ -377,7 +377,7 @@ TEST(SamplerSelect, MinPRelativeToMaxBeforeTemperature) {
 
 void expect_frequencies(const SamplerParams& params, const std::vector<float>& logits, const std::vector<double>& p) {
     constexpr int kDraws = 20000;
-    Sampler s(params, static_cast<int>(logits.size()));
+    TokenSampler s(params, static_cast<int>(logits.size()));
     std::vector<int> count(logits.size(), 0);
     for (int i = 0; i < kDraws; ++i) {
         std::vector<float> l = logits;
@@ -406,7 +406,7 @@ TEST(SamplerSelect, FrequenciesMatchDistribution) {
 TEST(SamplerSelect, AllEqualLogitsAreUniform) {
     constexpr int kV = 8192, kDraws = 20000, kGroups = 16;
     std::vector<float> flat(kV, -2.0f);
-    Sampler s(plain(1.0f, 0.85f), kV);  // all tied at the cutoff: all survive
+    TokenSampler s(plain(1.0f, 0.85f), kV);  // all tied at the cutoff: all survive
     std::vector<int> groups(kGroups, 0);
     for (int i = 0; i < kDraws; ++i) {
         std::vector<float> l = flat;
@@ -418,7 +418,7 @@ TEST(SamplerSelect, AllEqualLogitsAreUniform) {
     const double mean = double(kDraws) / kGroups, sd = std::sqrt(kDraws * (1.0 / kGroups) * (1.0 - 1.0 / kGroups));
     for (int g = 0; g < kGroups; ++g) EXPECT_NEAR(groups[g], mean, 5.0 * sd) << g;
     // The full vocabulary: every token tied, so the top-p cut keeps all of them.
-    Sampler big(plain(1.0f, 0.5f), 65536);
+    TokenSampler big(plain(1.0f, 0.5f), 65536);
     std::vector<float> l(65536);
     std::set<int32_t> seen;
     for (int i = 0; i < 200; ++i) {
@@ -439,7 +439,7 @@ TEST(SamplerSelect, InfiniteAndInvalidLogits) {
     l[12] = -3.0f;
     EXPECT_EQ(reachable(plain(1.3f, 1.0f), l, 200), (std::set<int32_t>{12, 537}));
 
-    Sampler s(plain(), 1000);
+    TokenSampler s(plain(), 1000);
     std::vector<float> all_inf(1000, -kInf);
     EXPECT_THROW(s.sample(all_inf.data()), Error);
     std::vector<float> nan(1000, 0.0f);
@@ -465,7 +465,7 @@ TEST(SamplerPenalties, PresenceFrequencyDecayAndWhitespaceRule) {
     p.presence_penalty = 0.4f;
     p.frequency_penalty = 0.3f;
     p.penalty_decay = 0.996f;
-    Sampler s(p, 16);
+    TokenSampler s(p, 16);
     // Generated: 5 "a", 7 " ", 5 "a", 9 "12", 3 "1a", 7 " ", 4 "" (empty decode counts as a normal token)
     const std::vector<std::pair<int32_t, std::string>> gen = {{5, "a"},  {7, " "}, {5, "a"}, {9, "12"},
                                                               {3, "1a"}, {7, " "}, {4, ""}};
@@ -507,7 +507,7 @@ TEST(SamplerPenalties, PenaltiesSteerGreedyChoice) {
     SamplerParams p = plain(0.0f);
     p.presence_penalty = 1.0f;
     p.frequency_penalty = 1.0f;
-    Sampler s(p, 3);
+    TokenSampler s(p, 3);
     std::vector<int32_t> got;
     for (int i = 0; i < 6; ++i) {
         std::vector<float> l = {1.0f, 0.9f, 0.8f};
@@ -519,7 +519,7 @@ TEST(SamplerPenalties, PenaltiesSteerGreedyChoice) {
 }
 
 TEST(SamplerPenalties, BansAndBias) {
-    Sampler s(plain(0.0f), 6);
+    TokenSampler s(plain(0.0f), 6);
     s.set_banned_tokens({2, 0});
     s.set_logit_bias({{4, 1.5f}, {4, 0.25f}, {2, 100.0f}, {1, -0.5f}});
     std::vector<float> l = {9.0f, 1.0f, 9.0f, 1.0f, 0.5f, 2.0f};
@@ -546,7 +546,7 @@ TEST(SamplerPenalties, BansAndBias) {
 
 // ---- seeds ---------------------------------------------------------------------------------------------
 
-std::vector<int32_t> run(Sampler& s, int n) {
+std::vector<int32_t> run(TokenSampler& s, int n) {
     std::vector<int32_t> out;
     std::vector<float> base(1000);
     for (int i = 0; i < 1000; ++i) base[i] = std::sin(0.37f * i);  // a broad distribution
@@ -560,11 +560,11 @@ std::vector<int32_t> run(Sampler& s, int n) {
 TEST(SamplerSeed, Reproducible) {
     SamplerParams p = plain(1.0f, 0.9f);
     p.seed = 1234;
-    Sampler a(p, 1000), b(p, 1000);
+    TokenSampler a(p, 1000), b(p, 1000);
     const auto sa = run(a, 100);
     EXPECT_EQ(sa, run(b, 100));
     p.seed = 1235;
-    Sampler c(p, 1000);
+    TokenSampler c(p, 1000);
     const auto sc = run(c, 100);
     EXPECT_NE(sa, sc);
     int same = 0;
@@ -607,7 +607,7 @@ void compare_with_reference(int n_vocab, int n_vectors, uint64_t seed) {
     std::mt19937_64 gen(seed);
     auto params = comparison_params();
     for (SamplerParams& p : params) p.seed = seed;  // set_params would reseed on a different seed
-    Sampler s(params[0], n_vocab);
+    TokenSampler s(params[0], n_vocab);
     Rng rng(seed);
     int mismatches = 0;
     for (int v = 0; v < n_vectors; ++v) {
@@ -645,7 +645,7 @@ TEST(SamplerPerformance, NoAllocationAfterConstruction) {
     sets.push_back(std::vector<float>(kV, 0.0f));
     std::vector<float> l(kV);
     for (const SamplerParams& p : comparison_params()) {
-        Sampler s(p, kV);
+        TokenSampler s(p, kV);
         s.set_banned_tokens({0, 5});
         s.set_logit_bias({{7, 1.0f}});
         const long before = g_allocations.load();
@@ -688,7 +688,7 @@ TEST(SamplerTiming, PerCall) {
             SamplerParams q = p;
             q.presence_penalty = 0.2f;
             q.frequency_penalty = 0.2f;
-            Sampler s(q, kV);
+            TokenSampler s(q, kV);
             for (int t = 0; t < 64; ++t) s.accept(t * 97, "x");
             std::vector<float> l(kV);
             double total = 0.0;

@@ -27,8 +27,8 @@ rwkv::ModelConfig tiny_config() {
     return c;
 }
 
-rwkv::State filled_state(const rwkv::ModelConfig& c) {
-    rwkv::State s(c);
+rwkv::RecurrentState filled_state(const rwkv::ModelConfig& c) {
+    rwkv::RecurrentState s(c);
     for (size_t i = 0; i < s.data.size(); i++) s.data[i] = std::sin(0.37f * float(i)) * 3.0f;
     return s;
 }
@@ -44,10 +44,10 @@ rwkv_status status_of(const std::function<void()>& f, std::string* message) {
 }
 
 TEST(StateFile, RoundTripIsBitExact) {
-    rwkv::State s = filled_state(tiny_config());
+    rwkv::RecurrentState s = filled_state(tiny_config());
     const std::string path = rwkv::test::temp_path("a.state");
     rwkv::save_state(s, path);
-    rwkv::State t(tiny_config());
+    rwkv::RecurrentState t(tiny_config());
     rwkv::load_state(t, path);
     EXPECT_EQ(s.data, t.data);
 }
@@ -55,11 +55,11 @@ TEST(StateFile, RoundTripIsBitExact) {
 TEST(StateFile, SaveReplacesAnExistingFileAndLeavesNoTemporary) {
     const std::string dir = rwkv::test::temp_path("replace");
     std::filesystem::create_directories(dir);
-    rwkv::State s = filled_state(tiny_config());
+    rwkv::RecurrentState s = filled_state(tiny_config());
     rwkv::save_state(s, dir + "/x.state");
     s.data[0] = 42.0f;
     rwkv::save_state(s, dir + "/x.state");
-    rwkv::State t(tiny_config());
+    rwkv::RecurrentState t(tiny_config());
     rwkv::load_state(t, dir + "/x.state");
     EXPECT_EQ(t.data[0], 42.0f);
     int files = 0;
@@ -72,7 +72,7 @@ TEST(StateFile, AnotherModelsStateIsRefusedNamingTheDifference) {
     other.n_layer = 3;
     const std::string path = rwkv::test::temp_path("other.state");
     rwkv::save_state(filled_state(other), path);
-    rwkv::State t(tiny_config());
+    rwkv::RecurrentState t(tiny_config());
     std::string msg;
     EXPECT_EQ(status_of([&] { rwkv::load_state(t, path); }, &msg), RWKV_STATUS_FORMAT_ERROR);
     EXPECT_NE(msg.find("another model"), std::string::npos) << msg;
@@ -82,7 +82,7 @@ TEST(StateFile, AnotherModelsStateIsRefusedNamingTheDifference) {
 }
 
 TEST(StateFile, CorruptTruncatedAndForeignFilesAreRefused) {
-    rwkv::State s = filled_state(tiny_config());
+    rwkv::RecurrentState s = filled_state(tiny_config());
     const std::string good = rwkv::test::temp_path("good.state");
     rwkv::save_state(s, good);
     std::vector<uint8_t> bytes = rwkv::test::read_file(good);
@@ -105,14 +105,14 @@ TEST(StateFile, CorruptTruncatedAndForeignFilesAreRefused) {
     for (const Bad& b : cases) {
         const std::string path = rwkv::test::temp_path(b.name);
         rwkv::test::write_file(path, b.bytes);
-        rwkv::State t(tiny_config());
+        rwkv::RecurrentState t(tiny_config());
         std::string msg;
         EXPECT_EQ(status_of([&] { rwkv::load_state(t, path); }, &msg), RWKV_STATUS_FORMAT_ERROR) << b.name;
         EXPECT_NE(msg.find(b.phrase), std::string::npos) << b.name << ": " << msg;
         for (float v : t.data) ASSERT_EQ(v, 0.0f) << b.name;
     }
     std::string msg;
-    rwkv::State t(tiny_config());
+    rwkv::RecurrentState t(tiny_config());
     EXPECT_EQ(status_of([&] { rwkv::load_state(t, rwkv::test::temp_path("missing.state")); }, &msg),
               RWKV_STATUS_IO_ERROR);
 }

@@ -285,11 +285,11 @@ ForwardResult run_forward(const LoadedModel& m, int T) {
     CpuBackend cpu(2, /*reference=*/false);
     CountingBackend be(cpu);
     Scratch s(m.config, T);
-    State state(m.config);
+    RecurrentState state(m.config);
     std::vector<int32_t> tokens(T);
     for (int t = 0; t < T; t++) tokens[t] = int32_t((t * 7919 + 13) % m.config.n_vocab);
     std::vector<float> logits(m.config.n_vocab);
-    State* states[] = {&state};
+    RecurrentState* states[] = {&state};
     rwkv7_forward(m, be, s, states, 1, tokens.data(), T, LogitRows::Last, logits.data());
     return {double(be.nonpos) / double(be.total), be.per_layer, logits};
 }

@@ -23,7 +23,7 @@
 namespace {
 
 namespace fs = std::filesystem;
-using rwkv::Tokenizer;
+using rwkv::WorldTokenizer;
 using Ids = std::vector<int32_t>;
 
 constexpr const char* kVocabName = "rwkv_vocab_v20230424.txt";
@@ -47,7 +47,7 @@ class WorldVocab : public ::testing::Test {
         path_ = find_vocab();
         if (path_.empty()) return;
         try {
-            tok_ = Tokenizer::load(path_);
+            tok_ = WorldTokenizer::load(path_);
         } catch (const rwkv::Error& e) {
             load_error_ = e.what();
         }
@@ -59,11 +59,11 @@ class WorldVocab : public ::testing::Test {
             GTEST_SKIP() << kVocabName << " not found: set RWKV_VOCAB, run tools/setup_vocab.sh (installs it into "
                          << "build/share/rwkv), or provide ../shared/vocab";
     }
-    static const Tokenizer& tok() { return *tok_; }
+    static const WorldTokenizer& tok() { return *tok_; }
     static std::string decode(const Ids& ids) { return tok_->decode(ids.data(), ids.size()); }
 
     static inline std::string path_, load_error_;
-    static inline std::unique_ptr<Tokenizer> tok_;
+    static inline std::unique_ptr<WorldTokenizer> tok_;
 };
 
 // ---- real vocabulary
@@ -237,7 +237,7 @@ TEST_F(WorldVocab, CrlfFileLoadsTheSame) {
     }
     const std::string p = rwkv::test::temp_path("vocab_crlf.txt");
     rwkv::test::write_file(p, std::vector<uint8_t>(crlf.begin(), crlf.end()));
-    const auto t2 = Tokenizer::load(p);
+    const auto t2 = WorldTokenizer::load(p);
     ASSERT_EQ(t2->vocab_size(), tok().vocab_size());
     for (int32_t id = 0; id < 65530; id++) ASSERT_EQ(t2->token_bytes(id), tok().token_bytes(id));
 }
@@ -302,7 +302,7 @@ std::string write_vocab(const std::string& name, const std::vector<std::string>&
 }
 
 TEST(SyntheticVocab, LiteralRules) {
-    const auto tok = Tokenizer::load(write_vocab("good.txt", synthetic_lines()));
+    const auto tok = WorldTokenizer::load(write_vocab("good.txt", synthetic_lines()));
     EXPECT_EQ(tok->vocab_size(), 267u);
     EXPECT_EQ(tok->model_vocab_size(), 320u);
     EXPECT_EQ(tok->token_bytes(40), "'");
@@ -331,7 +331,7 @@ TEST(SyntheticVocab, LiteralRules) {
 }
 
 TEST(SyntheticVocab, CrlfAndMissingFinalNewline) {
-    const auto crlf = Tokenizer::load(write_vocab("crlf.txt", synthetic_lines(), "\r\n"));
+    const auto crlf = WorldTokenizer::load(write_vocab("crlf.txt", synthetic_lines(), "\r\n"));
     EXPECT_EQ(crlf->vocab_size(), 267u);
     EXPECT_EQ(crlf->token_bytes(266), "a b c  d");
     std::vector<std::string> lines = synthetic_lines();
@@ -339,7 +339,7 @@ TEST(SyntheticVocab, CrlfAndMissingFinalNewline) {
     for (size_t i = 0; i < lines.size(); i++) text += lines[i] + (i + 1 < lines.size() ? "\n" : "");
     const std::string p = rwkv::test::temp_path("no_final_newline.txt");
     rwkv::test::write_file(p, std::vector<uint8_t>(text.begin(), text.end()));
-    EXPECT_EQ(Tokenizer::load(p)->token_bytes(266), "a b c  d");
+    EXPECT_EQ(WorldTokenizer::load(p)->token_bytes(266), "a b c  d");
 }
 
 struct Corruption {
@@ -369,7 +369,7 @@ TEST_P(CorruptVocab, NamesTheLine) {
         lines.erase(lines.begin() + (c.line - 1));
     const std::string path = write_vocab("corrupt_" + identifier(c.name) + ".txt", lines);
     try {
-        Tokenizer::load(path);
+        WorldTokenizer::load(path);
         FAIL() << c.name << ": loaded without error";
     } catch (const rwkv::Error& e) {
         const std::string msg = e.what();
@@ -412,26 +412,26 @@ const Corruption kCorruptions[] = {
     {"missing single byte", 256, "256 'zz' 2", "no token for the single byte 0xff", 0},
 };
 
-INSTANTIATE_TEST_SUITE_P(Tokenizer, CorruptVocab, ::testing::ValuesIn(kCorruptions),
+INSTANTIATE_TEST_SUITE_P(WorldTokenizer, CorruptVocab, ::testing::ValuesIn(kCorruptions),
                          [](const auto& test) { return identifier(test.param.name); });
 
 TEST(SyntheticVocab, IoAndEmptyFiles) {
     try {
-        Tokenizer::load(rwkv::test::temp_path("does_not_exist.txt"));
+        WorldTokenizer::load(rwkv::test::temp_path("does_not_exist.txt"));
         FAIL();
     } catch (const rwkv::Error& e) {
         EXPECT_EQ(e.status(), RWKV_STATUS_IO_ERROR);
         EXPECT_NE(std::string(e.what()).find("does_not_exist.txt"), std::string::npos) << e.what();
     }
     try {
-        Tokenizer::load(rwkv::test::temp_dir());  // a directory
+        WorldTokenizer::load(rwkv::test::temp_dir());  // a directory
         FAIL();
     } catch (const rwkv::Error& e) {
         EXPECT_EQ(e.status(), RWKV_STATUS_IO_ERROR) << e.what();
     }
     const std::string empty = write_vocab("empty.txt", {});
     try {
-        Tokenizer::load(empty);
+        WorldTokenizer::load(empty);
         FAIL();
     } catch (const rwkv::Error& e) {
         EXPECT_EQ(e.status(), RWKV_STATUS_FORMAT_ERROR);

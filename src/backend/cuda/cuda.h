@@ -14,7 +14,7 @@
 
 namespace rwkv {
 
-class Sampler;
+class TokenSampler;
 
 namespace cuda {
 
@@ -69,7 +69,7 @@ bool backend_graphs_active(const Backend& be);
 // with the sampler's bans, bias, penalties and parameters and one step of its RNG: the choice `sampler.sample`
 // would make on the same logits, up to rounding at a cut (kernels/cuda/launch.h, sample). Copies one int back.
 // Throws Error(INVALID_ARGUMENT) like the CPU sampler for a NaN or +inf logit or an all -inf row.
-int32_t sample(Backend& be, float* logits, int V, Sampler& sampler);
+int32_t sample(Backend& be, float* logits, int V, TokenSampler& sampler);
 
 }  // namespace cuda
 }  // namespace rwkv

@@ -215,7 +215,7 @@ class CudaBackend final : public Backend {
     }
 
     // ---- sampling
-    int32_t sample_token(float* logits, int V, Sampler& sampler) {
+    int32_t sample_token(float* logits, int V, TokenSampler& sampler) {
         RWKV_CUDA_CHECK(cudaSetDevice(device_));
         // A call that threw may have left copies from the pinned inputs in flight: let them finish before they
         // are rewritten (free when the stream is idle).
@@ -373,7 +373,7 @@ bool backend_graphs_active(const Backend& be) {
     return c && c->graphs_active();
 }
 
-int32_t sample(Backend& be, float* logits, int V, Sampler& sampler) {
+int32_t sample(Backend& be, float* logits, int V, TokenSampler& sampler) {
     return as_cuda(be).sample_token(logits, V, sampler);
 }
 
