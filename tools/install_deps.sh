@@ -2,7 +2,9 @@
 # Installs the Debian packages librwkv builds with, only those missing. Idempotent; silent when all are present.
 set -euo pipefail
 
-packages=(cmake ninja-build g++ pkg-config python3 libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev)
+# clang + its runtime libraries: the sanitizer build (tools/sanitize.sh) and the fuzzers (tools/fuzz.sh).
+packages=(cmake ninja-build g++ pkg-config python3 libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev clang
+    libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,117 @@
+// Fuzzes the chat's input handling (tools/cli/chat_session.{h,cpp}, tools/cli/common.cpp). The slash-command
+// parser itself is inline in the terminal loop of cmd_chat.cpp and cannot be called on its own, so this target
+// covers the pure functions around it. The first input byte picks the mode; the rest is the input:
+//   even  a line of user text: clean_text() never leaves a "\n\n" or outer whitespace; ThinkFilter gives the same
+//         reasoning and answer whether the reply arrives whole or in pieces (cut where the input says);
+//         parse_id_list() (--tokens) returns ids or throws, nothing else;
+//   odd   a conversation file for Session::load on the synthetic "tiny" model. Bit 1: append a valid "state" blob
+//         (the zero state, which the header must then announce); bit 2: append the CRC-32. A refused file leaves
+//         the session as it was.
+// Seeds: a conversation saved by Session::save, without its blob and CRC (fuzz_seeds); dictionary: chat.dict.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "chat_session.h"
+#include "common.h"
+#include "fuzz_common.h"
+#include "testutil/writers.h"
+
+namespace {
+
+rwkv_model* g_model = nullptr;
+rwkv_context* g_ctx = nullptr;
+std::string g_zero_state;  // rwkv_state_serialize of a zero state
+
+void check_text(std::string_view text) {
+    using cli::chat::detail::is_space;
+    const std::string clean = cli::chat::clean_text(text);
+    RWKV_FUZZ_CHECK(clean.find("\n\n") == std::string::npos);
+    RWKV_FUZZ_CHECK(clean.empty() || (!is_space(clean.front()) && !is_space(clean.back())));
+    const std::string turn = cli::chat::turn_text(clean, true, true);
+    RWKV_FUZZ_CHECK(turn.compare(0, 8, "\n\nUser: ") == 0 && turn.compare(8, clean.size(), clean) == 0);
+
+    // The reply whole, then in pieces whose lengths come from the text's own bytes.
+    for (bool think : {false, true}) {
+        auto run = [&](bool pieces) {
+            cli::chat::ThinkFilter f(think);
+            std::string reasoning, answer;
+            int ends = 0;
+            auto take = [&](const std::vector<cli::chat::ThinkFilter::Piece>& out) {
+                for (const auto& p : out) {
+                    if (p.kind == cli::chat::ThinkFilter::Piece::Reasoning) reasoning += p.text;
+                    if (p.kind == cli::chat::ThinkFilter::Piece::Answer) answer += p.text;
+                    if (p.kind == cli::chat::ThinkFilter::Piece::ReasoningEnd) ends++;
+                }
+            };
+            if (!pieces) {
+                take(f.feed(text));
+            } else {
+                for (size_t at = 0; at < text.size();) {
+                    size_t n = 1 + static_cast<uint8_t>(text[at]) % 7;
+                    take(f.feed(text.substr(at, std::min(n, text.size() - at))));
+                    at += n;
+                }
+            }
+            take(f.finish());
+            RWKV_FUZZ_CHECK(ends == (think ? 1 : 0));
+            return std::make_pair(reasoning, answer);
+        };
+        RWKV_FUZZ_CHECK(run(false) == run(true));
+    }
+
+    try {
+        for (int32_t id : cli::parse_id_list(std::string(text))) RWKV_FUZZ_CHECK(id >= 0);
+    } catch (const std::exception&) {
+    }
+}
+
+void check_conversation(uint8_t mode, const uint8_t* data, size_t size) {
+    static rwkv::test::MemFile file;
+    std::string bytes(reinterpret_cast<const char*>(data), size);
+    if (mode & 2) bytes += g_zero_state;
+    if (mode & 4) {
+        uint32_t crc = cli::chat::crc32(bytes.data(), bytes.size());
+        for (int i = 0; i < 4; i++) bytes += static_cast<char>(crc >> (8 * i));
+    }
+    file.write(rwkv::test::Bytes(bytes.begin(), bytes.end()));
+    cli::chat::Session session(g_model, g_ctx, nullptr, "fuzz", cli::chat::Settings{});
+    try {
+        session.load(file.path());
+    } catch (const std::exception& e) {
+        RWKV_FUZZ_CHECK(e.what()[0] != '\0');
+        RWKV_FUZZ_CHECK(session.transcript().empty() && session.system().empty() && session.undo_depth() == 0);
+    }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+    rwkv_synthetic_params sp = rwkv_synthetic_default_params();
+    sp.preset = "tiny";
+    rwkv_model_params mp = rwkv_model_default_params();
+    mp.n_threads = 1;
+    rwkv_state* state = nullptr;
+    size_t n = 0;
+    if (rwkv_model_load_synthetic(&sp, &mp, &g_model) != RWKV_STATUS_OK ||
+        rwkv_context_init(g_model, nullptr, &g_ctx) || rwkv_state_init(g_model, &state) ||
+        rwkv_state_serialize(state, nullptr, 0, &n)) {
+        std::fprintf(stderr, "fuzz_chat: cannot make the synthetic model: %s\n", rwkv_last_error_message());
+        std::exit(1);
+    }
+    g_zero_state.resize(n);
+    rwkv_state_serialize(state, g_zero_state.data(), n, &n);
+    rwkv_state_free(state);
+    return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    if (size == 0) return 0;
+    if (data[0] & 1) {
+        check_conversation(data[0], data + 1, size - 1);
+    } else {
+        check_text(std::string_view(reinterpret_cast<const char*>(data + 1), size - 1));
+    }
+    return 0;
+}

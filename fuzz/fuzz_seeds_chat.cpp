@@ -1,0 +1,62 @@
+// The fuzz_chat seeds, for fuzz_seeds: a separate file, compiled only when the CLI's chat sources are there.
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "chat_session.h"
+
+using Bytes = std::vector<uint8_t>;
+
+// fuzz_chat: text lines (mode byte 0) and conversation files (mode byte 7: fuzz_chat appends the zero state and the
+// CRC), the latter from Session::save on the synthetic tiny model, with a transcript added to its header.
+void write_chat_seeds(const std::function<void(const std::string&, const Bytes&)>& write, const std::string& tmp_dir) {
+    auto text = [&](const std::string& name, const std::string& t) {
+        std::string s = std::string(1, '\0') + t;
+        write(name, Bytes(s.begin(), s.end()));
+    };
+    text("line", "  Hello there!\r\n\r\n\n  How are you?  ");
+    text("think", "> Let me think.\n\n</think>\n\nThe answer is 42.\n\n");
+    text("split_tag", "reasoning </thi");
+    text("ids", "1, 2,3 ,65535");
+
+    rwkv_synthetic_params sp = rwkv_synthetic_default_params();
+    sp.preset = "tiny";
+    rwkv_model_params mp = rwkv_model_default_params();
+    mp.n_threads = 1;
+    rwkv_model* model = nullptr;
+    rwkv_context* ctx = nullptr;
+    if (rwkv_model_load_synthetic(&sp, &mp, &model) || rwkv_context_init(model, nullptr, &ctx))
+        throw std::runtime_error(std::string("synthetic model: ") + rwkv_last_error_message());
+    const std::string path = tmp_dir + "/conversation.tmp";
+    {
+        cli::chat::Session session(model, ctx, nullptr, "fuzz", cli::chat::Settings{});
+        session.save(path);
+    }
+    rwkv_context_free(ctx);
+    rwkv_model_free(model);
+    std::ifstream f(path, std::ios::binary);
+    Bytes saved((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    f.close();
+    std::remove(path.c_str());
+    uint64_t n = 0;
+    for (int i = 0; i < 8; i++) n |= uint64_t(saved.at(12 + i)) << (8 * i);
+    auto header = nlohmann::ordered_json::parse(saved.begin() + 20, saved.begin() + 20 + std::ptrdiff_t(n));
+    auto file = [&](const std::string& name, const nlohmann::ordered_json& h) {
+        std::string js = h.dump();
+        Bytes b{7};
+        b.insert(b.end(), saved.begin(), saved.begin() + 12);
+        for (int i = 0; i < 8; i++) b.push_back(static_cast<uint8_t>(uint64_t(js.size()) >> (8 * i)));
+        b.insert(b.end(), js.begin(), js.end());
+        write(name, b);
+    };
+    file("conversation_empty", header);
+    header["system"] = "You are helpful.";
+    header["transcript"] = nlohmann::ordered_json::array(
+        {{{"user", "hi"}, {"reply", "<think>hm</think> Hello!"}, {"think", true}, {"stop", "string"}},
+         {{"user", "bye"}, {"reply", "Bye."}, {"think", false}, {"stop", "length"}}});
+    file("conversation_turns", header);
+}
