@@ -72,7 +72,7 @@ constexpr int64_t kXChunkBytes = 4 << 20;       // prefill: tokens per pass, at 
 constexpr int kInOutCols = 64;                  // InOut tile: columns (4 vectors) ...
 constexpr int kInOutTokens = 6;                 // ... × tokens
 constexpr int kInOutChunk = 16 * kInOutTokens;  // InOut work item: one column block × this many tokens
-constexpr int kRowCols = 128;                   // InOut, one token: columns (8 vectors) per pass over the rows
+constexpr int kRowCols = 1024;                  // InOut, one token: columns per pass over the rows, at most
 constexpr int kRowAhead = 8;                    // ... prefetching the row this many listed rows ahead
 constexpr int64_t kSmallWork = 1 << 16;         // multiply-adds below which one thread does the whole call
 
@@ -393,11 +393,13 @@ RWKV_AVX512_INLINE __m512 load_cols(const Elem<D>* p, __mmask16 mask) {
 
 // y[t, o] (=|+=) Σ_k x[t, k] · w[k, o] for V vectors of 16 columns from `o` (the last one masked by `last`) and
 // TT tokens; one FMA chain per element, k increasing.
+// The weights come from `w` (column o of row k at w[k · w_stride]): the matrix in place (D, stride n_out), or a
+// slab packed as fp32 (D = F32, stride kInOutCols; in_out_pack): the same values, so the same bits.
 template <DType D, int V, int TT>
-RWKV_AVX512 void in_out_tile(const MatmulArgs& a, int64_t o, int t0, __mmask16 last) {
+RWKV_AVX512 void in_out_tile(const MatmulArgs& a, const Elem<D>* w, int64_t w_stride, int64_t o, int t0,
+                             __mmask16 last) {
     const int n_in = a.w->n_in;
     const int64_t n_out = a.w->n_out;
-    const Elem<D>* w = static_cast<const Elem<D>*>(a.w->data) + o;
     const float* x = a.x + int64_t(t0) * n_in;
     __m512 acc[V][TT];
 #pragma GCC unroll 8
@@ -405,7 +407,7 @@ RWKV_AVX512 void in_out_tile(const MatmulArgs& a, int64_t o, int t0, __mmask16 l
 #pragma GCC unroll 8
         for (int t = 0; t < TT; t++) acc[v][t] = _mm512_setzero_ps();
     for (int k = 0; k < n_in; k++) {
-        const Elem<D>* wk = w + int64_t(k) * n_out;
+        const Elem<D>* wk = w + int64_t(k) * w_stride;
         __m512 wv[V];
 #pragma GCC unroll 8
         for (int v = 0; v < V; v++) wv[v] = load_cols<D>(wk + v * kLanes, v == V - 1 ? last : __mmask16(0xffff));
@@ -430,118 +432,114 @@ RWKV_AVX512 void in_out_tile(const MatmulArgs& a, int64_t o, int t0, __mmask16 l
 }
 
 template <DType D, int TT>
-RWKV_AVX512 void in_out_cols(const MatmulArgs& a, int64_t o, int t0) {
+RWKV_AVX512 void in_out_cols(const MatmulArgs& a, const Elem<D>* w, int64_t w_stride, int64_t o, int t0) {
     const int64_t cols = std::min<int64_t>(kInOutCols, a.w->n_out - o);
     const int v = int((cols + kLanes - 1) / kLanes);
     const __mmask16 last = __mmask16((1u << (cols - int64_t(v - 1) * kLanes)) - 1);
     static_assert(kInOutCols == 4 * kLanes, "the switch below covers 1..4 vectors");
     switch (v) {
         case 4:
-            in_out_tile<D, 4, TT>(a, o, t0, last);
+            in_out_tile<D, 4, TT>(a, w, w_stride, o, t0, last);
             break;
         case 3:
-            in_out_tile<D, 3, TT>(a, o, t0, last);
+            in_out_tile<D, 3, TT>(a, w, w_stride, o, t0, last);
             break;
         case 2:
-            in_out_tile<D, 2, TT>(a, o, t0, last);
+            in_out_tile<D, 2, TT>(a, w, w_stride, o, t0, last);
             break;
         case 1:
-            in_out_tile<D, 1, TT>(a, o, t0, last);
+            in_out_tile<D, 1, TT>(a, w, w_stride, o, t0, last);
             break;
+    }
+}
+
+// Columns [o, o + kInOutCols) of every row as fp32, contiguous ([n_in][kInOutCols], zeros past n_out): the tiles
+// then stream the slab instead of taking 128 bytes from every n_out-strided row (a new 4 KiB page every row or
+// two, which held the in-place tiles to a third of the packed OutIn GEMM's rate on 0.4B's ffn_value).
+template <DType D>
+RWKV_AVX512 void in_out_pack(const WeightMatrix& w, int64_t o, float* slab) {
+    const int64_t cols = std::min<int64_t>(kInOutCols, w.n_out - o);
+    const Elem<D>* src = static_cast<const Elem<D>*>(w.data) + o;
+    for (int64_t k = 0; k < w.n_in; k++) {
+        const Elem<D>* row = src + k * w.n_out;
+        float* dst = slab + k * kInOutCols;
+        for (int v = 0; v < kInOutCols / kLanes; v++) {
+            const int64_t valid = std::clamp<int64_t>(cols - v * kLanes, 0, kLanes);
+            _mm512_store_ps(dst + v * kLanes, load_cols<D>(row + v * kLanes, __mmask16((1u << valid) - 1)));
+        }
     }
 }
 
 // Work item `item` of the InOut split: column block item / chunks, and the tokens of chunk item % chunks in tiles
 // of kInOutTokens. Column-block-major, so that a block's slab of weights (n_in rows × 64 columns) is read from
 // memory once and then from L2 by every tile of the chunk.
+// `w`, `w_stride`: the block's weights, in place or packed (in_out_tile).
 template <DType D>
-RWKV_AVX512 void in_out_item(const MatmulArgs& a, int64_t item, int64_t chunks) {
+RWKV_AVX512 void in_out_item(const MatmulArgs& a, int64_t item, int64_t chunks, const Elem<D>* w, int64_t w_stride) {
     const int64_t o = (item / chunks) * kInOutCols;
     const int t_end = std::min<int>(a.T, int(item % chunks + 1) * kInOutChunk);
     static_assert(kInOutTokens == 6, "the switch below covers 1..6 tokens");
     for (int t0 = int(item % chunks) * kInOutChunk; t0 < t_end; t0 += kInOutTokens) {
         switch (std::min(kInOutTokens, t_end - t0)) {
             case 6:
-                in_out_cols<D, 6>(a, o, t0);
+                in_out_cols<D, 6>(a, w, w_stride, o, t0);
                 break;
             case 5:
-                in_out_cols<D, 5>(a, o, t0);
+                in_out_cols<D, 5>(a, w, w_stride, o, t0);
                 break;
             case 4:
-                in_out_cols<D, 4>(a, o, t0);
+                in_out_cols<D, 4>(a, w, w_stride, o, t0);
                 break;
             case 3:
-                in_out_cols<D, 3>(a, o, t0);
+                in_out_cols<D, 3>(a, w, w_stride, o, t0);
                 break;
             case 2:
-                in_out_cols<D, 2>(a, o, t0);
+                in_out_cols<D, 2>(a, w, w_stride, o, t0);
                 break;
             case 1:
-                in_out_cols<D, 1>(a, o, t0);
+                in_out_cols<D, 1>(a, w, w_stride, o, t0);
                 break;
         }
     }
 }
 
-// y[o .. o + 16 V) (=|+=) Σ_k x[k] · w[k, o ..] for one token, over the rows k listed in `ks` (increasing): the
+// y[o .. o + cols) (=|+=) Σ_k x[k] · w[k, o ..] for one token, over the rows k listed in `ks` (increasing): the
 // rows whose x[k] is not zero. One FMA chain per element in increasing k, as in in_out_tile, so leaving out the
 // zero rows changes no bit of the result (an exact zero product added to a sum leaves it unchanged) while their
-// bytes are never read: the sparse ReLU² FFN (ffn_value is stored InOut, one row per hidden unit). The gaps
-// between listed rows are irregular, so each pass prefetches the row kRowAhead entries ahead itself.
-template <DType D, int V>
-RWKV_AVX512 void in_out_rows(const MatmulArgs& a, const int32_t* ks, int n_k, int64_t o, __mmask16 last) {
+// bytes are never read: the sparse ReLU² FFN (ffn_value is stored InOut, one row per hidden unit).
+// Memory: each thread owns a wide column range (~n_out / threads, at most kRowCols) and reads that part of every
+// listed row in one pass, so a row is one contiguous run of up to 2 KiB rather than a few lines per pass of a
+// narrow block (a new page per row, which the hardware prefetchers never caught). The accumulators live in an
+// L1-resident array (exact: fp32 stored and reloaded). The gaps between listed rows are irregular, so the pass
+// prefetches the row kRowAhead entries ahead itself.
+template <DType D>
+RWKV_AVX512 void in_out_rows(const MatmulArgs& a, const int32_t* ks, int n_k, int64_t o, int64_t cols) {
     const int64_t n_out = a.w->n_out;
     const Elem<D>* w = static_cast<const Elem<D>*>(a.w->data) + o;
-    __m512 acc[V];
-#pragma GCC unroll 8
-    for (int v = 0; v < V; v++) acc[v] = _mm512_setzero_ps();
+    const int nv = int((cols + kLanes - 1) / kLanes);
+    const __mmask16 last = __mmask16((1u << (cols - int64_t(nv - 1) * kLanes)) - 1);
+    const int row_bytes = int(cols * int64_t(sizeof(Elem<D>)));
+    alignas(64) float acc[kRowCols];
+    for (int v = 0; v < nv; v++) _mm512_store_ps(acc + v * kLanes, _mm512_setzero_ps());
     for (int i = 0; i < n_k; i++) {
         if (i + kRowAhead < n_k) {
             const char* ahead = reinterpret_cast<const char*>(w + int64_t(ks[i + kRowAhead]) * n_out);
-#pragma GCC unroll 8
-            for (int line = 0; line < V * kLanes * int(sizeof(Elem<D>)); line += 64)
-                _mm_prefetch(ahead + line, _MM_HINT_T0);
+            for (int line = 0; line < row_bytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T1);
         }
         const int k = ks[i];
         const Elem<D>* wk = w + int64_t(k) * n_out;
         const __m512 xb = _mm512_set1_ps(a.x[k]);
-#pragma GCC unroll 8
-        for (int v = 0; v < V; v++)
-            acc[v] = _mm512_fmadd_ps(load_cols<D>(wk + v * kLanes, v == V - 1 ? last : __mmask16(0xffff)), xb, acc[v]);
+        for (int v = 0; v < nv; v++) {
+            float* av = acc + v * kLanes;
+            const __m512 wv = load_cols<D>(wk + v * kLanes, v == nv - 1 ? last : __mmask16(0xffff));
+            _mm512_store_ps(av, _mm512_fmadd_ps(wv, xb, _mm512_load_ps(av)));
+        }
     }
-#pragma GCC unroll 8
-    for (int v = 0; v < V; v++) {
-        const __mmask16 m = v == V - 1 ? last : __mmask16(0xffff);
-        __m512 r = acc[v];
+    for (int v = 0; v < nv; v++) {
+        const __mmask16 m = v == nv - 1 ? last : __mmask16(0xffff);
+        __m512 r = _mm512_load_ps(acc + v * kLanes);
         if (a.accumulate) r = _mm512_add_ps(_mm512_maskz_loadu_ps(m, a.y + o + v * kLanes), r);
         _mm512_mask_storeu_ps(a.y + o + v * kLanes, m, r);
-    }
-}
-
-// Columns [o, o + kRowCols) of the one-token InOut product over the listed rows.
-template <DType D>
-RWKV_AVX512 void in_out_row_cols(const MatmulArgs& a, const int32_t* ks, int n_k, int64_t o) {
-    const int64_t cols = std::min<int64_t>(kRowCols, a.w->n_out - o);
-    const int v = int((cols + kLanes - 1) / kLanes);
-    const __mmask16 last = __mmask16((1u << (cols - int64_t(v - 1) * kLanes)) - 1);
-    static_assert(kRowCols == 8 * kLanes, "the switch below covers 1..8 vectors");
-    switch (v) {
-        case 8:
-            return in_out_rows<D, 8>(a, ks, n_k, o, last);
-        case 7:
-            return in_out_rows<D, 7>(a, ks, n_k, o, last);
-        case 6:
-            return in_out_rows<D, 6>(a, ks, n_k, o, last);
-        case 5:
-            return in_out_rows<D, 5>(a, ks, n_k, o, last);
-        case 4:
-            return in_out_rows<D, 4>(a, ks, n_k, o, last);
-        case 3:
-            return in_out_rows<D, 3>(a, ks, n_k, o, last);
-        case 2:
-            return in_out_rows<D, 2>(a, ks, n_k, o, last);
-        case 1:
-            return in_out_rows<D, 1>(a, ks, n_k, o, last);
     }
 }
 
@@ -585,18 +583,37 @@ void run(const MatmulArgs& a, ThreadPool& pool) {
             if (a.x[k] != 0.0f) ks.push_back(k);
         const int32_t* listed = ks.data();  // a thread_local is not captured: each thread would see its own
         const int n_listed = int(ks.size());
-        const int64_t col_blocks = (w.n_out + kRowCols - 1) / kRowCols;
+        // Column blocks of whole vectors, about one per thread (at most kRowCols wide).
         const int64_t listed_work = int64_t(n_listed) * w.n_out;
+        const int threads = listed_work < kSmallWork ? 1 : pool.size();
+        const int64_t width =
+            std::min<int64_t>(kRowCols, (w.n_out + threads * kLanes - 1) / (threads * kLanes) * kLanes);
+        const int64_t col_blocks = (w.n_out + width - 1) / width;
         pool.parallel_for(col_blocks, listed_work < kSmallWork ? col_blocks : 1, [&](int64_t b, int64_t e) {
-            for (int64_t j = b; j < e; j++) in_out_row_cols<D>(a, listed, n_listed, j * kRowCols);
+            for (int64_t j = b; j < e; j++)
+                in_out_rows<D>(a, listed, n_listed, j * width, std::min(width, w.n_out - j * width));
         });
         return;
     }
     if (w.layout == WeightMatrix::Layout::InOut) {
         const int64_t chunks = (a.T + kInOutChunk - 1) / kInOutChunk;
         const int64_t items = (w.n_out + kInOutCols - 1) / kInOutCols * chunks;
+        // Above one token tile, each thread packs a column block once for all of its items of that block.
+        const bool pack = a.T > kInOutTokens;
         pool.parallel_for(items, work < kSmallWork ? items : 1, [&](int64_t b, int64_t e) {
-            for (int64_t item = b; item < e; item++) in_out_item<D>(a, item, chunks);
+            thread_local AlignedBuffer slab_buf;  // grows once per thread, then reused
+            float* slab = pack ? slab_buf.floats(int64_t(w.n_in) * kInOutCols) : nullptr;
+            int64_t packed_block = -1;
+            for (int64_t item = b; item < e; item++) {
+                const int64_t block = item / chunks;
+                if (!pack) {
+                    in_out_item<D>(a, item, chunks, static_cast<const Elem<D>*>(w.data) + block * kInOutCols, w.n_out);
+                    continue;
+                }
+                if (block != packed_block) in_out_pack<D>(w, block * kInOutCols, slab);
+                packed_block = block;
+                in_out_item<DType::F32>(a, item, chunks, slab, kInOutCols);
+            }
         });
         return;
     }

@@ -237,12 +237,13 @@ TEST_P(MatmulFast, LongRowsInTokenChunks) {
 
 // The sparse ReLU² FFN: one token whose input has ~0%, ~50% or ~95% exact zeros (relu(z)² of a biased z). The
 // InOut decode path reads only the rows of the non-zeros; it must equal bitwise the same row inside a T = 3 call
-// (the dense tiles), and the reference within the tolerance. ffn.value's shapes: n_in = F = 4C.
+// (the dense tiles on the weights in place) and a T = 9 call (tiles on a packed slab), and the reference within the
+// tolerance. ffn.value's shapes: n_in = F = 4C; n_out = 2100 spans several wide column blocks, the last partial.
 TEST_P(MatmulFast, SparseInputMatchesDense) {
     const Param p = GetParam();
     std::mt19937 rng(21);
     ThreadPool pool(2);
-    const Case cases[] = {{768, 3072}, {100, 260}, {33, 1000}};
+    const Case cases[] = {{768, 3072}, {100, 260}, {33, 1000}, {2100, 700}};
     for (const Case& c : cases) {
         TestMatrix m(p.dtype, p.layout, c.n_out, c.n_in, rng);
         for (double zeros : {0.0, 0.5, 0.95}) {
@@ -250,17 +251,19 @@ TEST_P(MatmulFast, SparseInputMatchesDense) {
                          " zeros=" + std::to_string(zeros));
             std::normal_distribution<float> nd(0.0f, 1.0f);
             std::uniform_real_distribution<double> u(0.0, 1.0);
-            std::vector<float> x(size_t(3) * c.n_in);
+            std::vector<float> x(size_t(9) * c.n_in);
             for (float& v : x) {
                 const float z = std::fabs(nd(rng)) + 1e-3f;
                 v = u(rng) < zeros ? 0.0f : z * z;
             }
-            const std::vector<float> y0 = activations(size_t(3) * c.n_out, rng);
-            std::vector<float> dense = y0, one(y0.begin(), y0.begin() + c.n_out), ref = one;
+            const std::vector<float> y0 = activations(size_t(9) * c.n_out, rng);
+            std::vector<float> dense = y0, packed = y0, one(y0.begin(), y0.begin() + c.n_out), ref = one;
             matmul_fast_cpu({&m.w, x.data(), dense.data(), 3, true}, pool, p.isa);
+            matmul_fast_cpu({&m.w, x.data(), packed.data(), 9, true}, pool, p.isa);
             matmul_fast_cpu({&m.w, x.data(), one.data(), 1, true}, pool, p.isa);
             matmul_cpu({&m.w, x.data(), ref.data(), 1, true}, pool);
             EXPECT_EQ(std::memcmp(one.data(), dense.data(), one.size() * 4), 0);
+            EXPECT_EQ(std::memcmp(one.data(), packed.data(), one.size() * 4), 0);
             for (int o = 0; o < c.n_out; o++) {
                 double bound = std::fabs(y0[o]);
                 for (int i = 0; i < c.n_in; i++) bound += std::fabs(double(m.f32[size_t(o) * c.n_in + i]) * x[i]);
