@@ -42,10 +42,10 @@ echo "results: $out"
 
 # The sizes of each table: full, or --quick.
 if [ "$quick" = 1 ]; then
-    reps=3; pp01=64; tg01=16; depth01=0,256; ppdt=64; tgdt=16; tgb=8; batches=1,4,16
+    reps=3; pp01=64; tg01=16; depth01=0,256; ppdt=64; tgdt=16; tgb=8; batches=1,4,16; ppvs=64; tgvs=16
     pp15=16; tg15=4; depth15=0,64; reps15=2
 else
-    reps=5; pp01=128,512; tg01=128; depth01=0,8192; ppdt=512; tgdt=128; tgb=32; batches=1,8,64
+    reps=5; pp01=128,512; tg01=128; depth01=0,8192; ppdt=512; tgdt=128; tgb=32; batches=1,8,64; ppvs=128,512; tgvs=64
     pp15=512; tg15=128; depth15=0,8192; reps15=3
 fi
 thread_list=1
@@ -74,6 +74,9 @@ table t3_0.1b_batched --synthetic 0.1b -p 0 -n "$tgb" -b "$batches" -d 0 -t "$th
 table t4_0.1b_sparse --synthetic 0.1b --ffn-sparsity 0.9 -p 0 -n "$tgdt" -d 0 -t "$threads" -r "$reps"
 # Table 5. 1.5b bf16: prefill and decode, depth 0 and 8192.
 table t5_1.5b_bf16 --synthetic 1.5b -p "$pp15" -n "$tg15" -d "$depth15" -t "$threads" -r "$reps15"
+# Table 6. The librwkv half of docs/performance.md's comparison with llama.cpp: 0.1b and 0.4b in f16 and bf16,
+# pp128, pp512, tg64 (llama-bench's own run uses the same sizes: -t N -p 128,512 -n 64 -r 5).
+table t6_vs_llama --synthetic 0.1b,0.4b --dtype f16,bf16 -p "$ppvs" -n "$tgvs" -d 0 -t "$threads" -r "$reps"
 
 echo
 echo "done: $out"

@@ -22,8 +22,9 @@
 // InOut, one token (decode): passes of 64 columns over only the rows whose x[k] is not zero (in_out_rows, the sparse
 // ReLU² FFN; bitwise the same FMA chains as the tiles below without their exact-zero terms).
 // InOut (W[o, k] at k * n_out + o): tiles of 32 columns × 2 tokens in work items of one column block × 64 tokens
-// (column-block-major: the block's weights are reused from L2), axpy over k; the last partial vector of a row
-// goes through a zero-padded copy. One FMA chain per element, k increasing.
+// (column-block-major; above one token tile each thread packs its block as contiguous fp32 first, in_out_pack),
+// axpy over k; the last partial vector of a row goes through a zero-padded copy. One FMA chain per element, k
+// increasing.
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>

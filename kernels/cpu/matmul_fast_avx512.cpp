@@ -27,9 +27,10 @@
 // InOut (W[o, k] at k * n_out + o), the LoRA matrices and the transposed FFN value matrix: tiles of 64 columns ×
 // 6 tokens (24 accumulators), axpy over k (broadcast x[t, k], FMA with the row of weights; the last vector of a
 // row masked). Each element is one FMA chain over k in increasing order. Work items (column block × a chunk of 96
-// tokens, column-block-major so that the block's weights are reused from L2) are spread over the threads. One token
-// (decode): passes of 128 columns over only the rows whose x[k] is not zero (in_out_rows, the sparse ReLU² FFN), the
-// same FMA chains without the exact-zero terms, so bitwise the same result.
+// tokens, column-block-major) are spread over the threads; above one token tile each thread first packs its block
+// as contiguous fp32 (in_out_pack: a strided read of the matrix once, then L2 streams). One token (decode): each
+// thread takes ~n_out / threads columns and reads its part of only the rows whose x[k] is not zero, one pass
+// (in_out_rows, the sparse ReLU² FFN): the same FMA chains without the exact-zero terms, so bitwise the same result.
 
 #include <algorithm>
 #include <cstdint>
