@@ -34,6 +34,7 @@
 
 #include "common/thread_pool.h"
 #include "kernels/cpu/matmul_fast.h"
+#include "kernels/cpu/matmul_fast_shared.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 
@@ -70,25 +71,6 @@ constexpr int kBlockVecs = D == DType::BF16 ? 2 : 1;
 template <DType D>
 constexpr int kBlockK = D == DType::BF16 ? 2 * kLanes : kLanes;
 constexpr int kPrefetchBytes = 2048;  // decode: prefetch distance ahead of each row stream, into L2
-
-// A growable 64-byte-aligned scratch buffer (contents not kept when it grows).
-class AlignedBuffer {
-  public:
-    ~AlignedBuffer() { std::free(data_); }
-    float* floats(int64_t n) {
-        if (n > size_) {
-            std::free(data_);
-            size_ = (n + 15) / 16 * 16;
-            data_ = static_cast<float*>(std::aligned_alloc(64, size_t(size_) * sizeof(float)));
-            if (!data_) throw std::bad_alloc();
-        }
-        return data_;
-    }
-
-  private:
-    float* data_ = nullptr;
-    int64_t size_ = 0;
-};
 
 // 8 consecutive weights as fp32. f16 → fp32 (vcvtph2ps) and bf16 → fp32 (shift into the upper half) are exact.
 template <DType D>
@@ -609,22 +591,13 @@ void run(const MatmulArgs& a, ThreadPool& pool) {
         const int64_t chunks = (a.T + kInOutChunk - 1) / kInOutChunk;
         const int64_t items = (w.n_out + kInOutCols - 1) / kInOutCols * chunks;
         // Above one token tile, each thread packs a column block once for all of its items of that block.
-        const bool pack = a.T > kInOutTokens;
-        pool.parallel_for(items, work < kSmallWork ? items : 1, [&](int64_t b, int64_t e) {
-            thread_local AlignedBuffer slab_buf;  // grows once per thread, then reused
-            float* slab = pack ? slab_buf.floats(int64_t(w.n_in) * kInOutCols) : nullptr;
-            int64_t packed_block = -1;
-            for (int64_t item = b; item < e; item++) {
-                const int64_t block = item / chunks;
-                if (!pack) {
-                    in_out_item<D>(a, item, chunks, static_cast<const Elem<D>*>(w.data) + block * kInOutCols, w.n_out);
-                    continue;
-                }
-                if (block != packed_block) in_out_pack<D>(w, block * kInOutCols, slab);
-                packed_block = block;
-                in_out_item<DType::F32>(a, item, chunks, slab, kInOutCols);
-            }
-        });
+        in_out_items(
+            pool, items, chunks, work < kSmallWork ? items : 1, a.T > kInOutTokens, int64_t(w.n_in) * kInOutCols,
+            [&](int64_t item, int64_t block) {
+                in_out_item<D>(a, item, chunks, static_cast<const Elem<D>*>(w.data) + block * kInOutCols, w.n_out);
+            },
+            [&](int64_t block, float* slab) { in_out_pack<D>(w, block * kInOutCols, slab); },
+            [&](int64_t item, const float* slab) { in_out_item<DType::F32>(a, item, chunks, slab, kInOutCols); });
         return;
     }
     const int n_pad = (w.n_in + kBlockK<D> - 1) / kBlockK<D> * kBlockK<D>;
