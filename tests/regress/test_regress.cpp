@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "fuzz/fuzz_common.h"
 #include "io/checkpoint.h"
 #include "model/state.h"
 #include "text/tokenizer.h"
@@ -62,14 +63,7 @@ TEST(Regress, Vocabularies) {
 }
 
 TEST(Regress, StateFiles) {
-    ModelConfig c;
-    c.n_layer = 2;
-    c.n_embd = 8;
-    c.n_head = 2;
-    c.head_size = 4;
-    c.n_vocab = 256;
-    c.n_ffn = 32;
-    c.d_decay = c.d_aaa = c.d_value = c.d_gate = 4;  // fuzz_state_config() in fuzz/fuzz_common.h
+    const ModelConfig c = fuzz::fuzz_state_config();  // the shape fuzz_state's inputs are for
     replay("state", [&](const std::string& path) {
         RecurrentState s(c);
         load_state(s, path);
