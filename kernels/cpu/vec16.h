@@ -9,17 +9,21 @@
 
 #include "common/exp_poly.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// Not under ThreadSanitizer: clang instruments the clones' ifunc resolver, which the dynamic loader runs before the
+// TSan runtime exists (a crash at startup); the baseline code is used instead.
+#if defined(__SANITIZE_THREAD__)
+#define RWKV_CPU_NO_CLONES 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RWKV_CPU_NO_CLONES 1
+#endif
+#endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(RWKV_CPU_NO_CLONES)
 #define RWKV_CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define RWKV_CPU_CLONES
 #endif
 
-// GCC notes that passing 64-byte vectors by value changes the ABI between targets; these helpers are always
-// inlined, so no such call exists.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
 
 namespace rwkv::vec {
 
