@@ -34,10 +34,10 @@ void key_prep_cpu(const KeyPrepArgs& a) {
 void wkv7_cpu(const Wkv7Args& a) {
     const int N = kHeadSize, C = a.H * N;
     for (int64_t bh = 0; bh < int64_t(a.B) * a.H; bh++) {
-        const int64_t b = bh / a.H, h = bh % a.H;
-        float* S = a.state[b] + h * N * N;
+        const int64_t seq = bh / a.H, h = bh % a.H;
+        float* S = a.state[seq] + h * N * N;
         for (int64_t t = 0; t < a.T; t++) {
-            const int64_t o = (b * a.T + t) * C + h * N;
+            const int64_t o = (seq * a.T + t) * C + h * N;
             const float *r = a.r + o, *w = a.w + o, *k = a.k + o, *v = a.v + o, *kk = a.kk + o, *aa = a.a + o;
             float b[kHeadSize];  // κ̂ ⊙ a
             for (int j = 0; j < N; j++) b[j] = kk[j] * aa[j];

@@ -85,8 +85,8 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, GoldenTest,
                          ::testing::Values(Case{"tiny-f32.pth", "tiny-f32"}, Case{"tiny-bf16.pth", "tiny-bf16"},
                                            Case{"tiny-f16.pth", "tiny-f16"}, Case{"tiny-bf16.safetensors", "tiny-bf16"},
                                            Case{"tiny-bf16-hf.safetensors", "tiny-bf16"}),
-                         [](const auto& info) {
-                             std::string s = info.param.file;
+                         [](const auto& test_info) {  // not `info`: gtest's macro has a parameter of that name
+                             std::string s = test_info.param.file;
                              for (char& ch : s)
                                  if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
                              return s;

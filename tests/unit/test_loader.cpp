@@ -58,8 +58,9 @@ LoadOutcome load(const std::vector<SafetensorsSpec>& tensors, const std::string&
     if (model) rwkv_model_get_info(model, &out.info);
     rwkv_model_free(model);
     rwkv_log_set(nullptr, nullptr);
-    if (out.status != RWKV_STATUS_OK)
+    if (out.status != RWKV_STATUS_OK) {
         EXPECT_NE(out.message.find(path), std::string::npos) << "message should name the file: " << out.message;
+    }
     return out;
 }
 
