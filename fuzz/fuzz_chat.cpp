@@ -1,18 +1,22 @@
-// Fuzzes the chat's input handling (tools/cli/chat_session.{h,cpp}, tools/cli/common.cpp). The slash-command
-// parser itself is inline in the terminal loop of cmd_chat.cpp and cannot be called on its own, so this target
-// covers the pure functions around it. The first input byte picks the mode; the rest is the input:
-//   even  a line of user text: clean_text() never leaves a "\n\n" or outer whitespace; ThinkFilter gives the same
-//         reasoning and answer whether the reply arrives whole or in pieces (cut where the input says);
-//         parse_id_list() (--tokens) returns ids or throws, nothing else;
-//   odd   a conversation file for Session::load on the synthetic "tiny" model. Bit 1: append a valid "state" blob
-//         (the zero state, which the header must then announce); bit 2: append the CRC-32. A refused file leaves
-//         the session as it was.
-// Seeds: a conversation saved by Session::save, without its blob and CRC (fuzz_seeds); dictionary: chat.dict.
+// Fuzzes the chat's input handling (tools/cli/chat_command.{h,cpp}, chat_session.{h,cpp}, common.cpp). The first
+// input byte picks the mode; the rest is the input:
+//   bit 0 set   a conversation file for Session::load on the synthetic "tiny" model. Bit 1: append a valid "state"
+//               blob (the zero state, which the header must then announce); bit 2: append the CRC-32. A refused
+//               file leaves the session as it was.
+//   bit 1 set   a slash command (a "/" is put in front when missing) for parse_command: it never throws; a
+//               command that changes settings returns settings the library's sampler accepts, and applying it
+//               again to them changes nothing (every command is idempotent); a path is never empty or padded.
+//   neither     a line of user text: clean_text() never leaves a "\n\n" or outer whitespace; ThinkFilter gives the
+//               same reasoning and answer whether the reply arrives whole or in pieces (cut where the input says);
+//               parse_id_list() (--tokens) returns ids or throws, nothing else.
+// Seeds: chat lines, slash commands, and a conversation saved by Session::save without its blob and CRC
+// (fuzz_seeds); dictionary: chat.dict.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "chat_command.h"
 #include "chat_session.h"
 #include "common.h"
 #include "fuzz_common.h"
@@ -67,6 +71,46 @@ void check_text(std::string_view text) {
     }
 }
 
+std::string settings_text(const cli::chat::Settings& s) {
+    return cli::chat::describe_settings(s) + (s.think ? " think" : "") + (s.show_think ? " show" : "") +
+           (s.stats ? " stats" : "");
+}
+
+void check_command(std::string_view input) {
+    using cli::chat::Command;
+    std::string line(input);
+    if (line.empty() || line[0] != '/') line.insert(0, "/");
+    RWKV_FUZZ_CHECK(cli::chat::is_command(line) == (line.compare(0, 2, "//") != 0));
+    if (!cli::chat::is_command(line)) {
+        RWKV_FUZZ_CHECK(cli::chat::message_of(line) == std::string_view(line).substr(1));
+        return;
+    }
+    const cli::chat::Settings current;
+    const Command c = cli::chat::parse_command(line, current);
+    switch (c.kind) {
+        case Command::Save:
+        case Command::Load:
+            RWKV_FUZZ_CHECK(!c.path.empty() && c.path.front() != ' ' && c.path.front() != '\t' &&
+                            c.path.back() != ' ' && c.path.back() != '\t');
+            break;
+        case Command::Print:
+            RWKV_FUZZ_CHECK(!c.note.empty());
+            break;
+        case Command::Configure: {
+            RWKV_FUZZ_CHECK(c.settings.max_tokens >= -1);
+            rwkv_sampler* sampler = nullptr;
+            RWKV_FUZZ_CHECK(rwkv_sampler_init(&c.settings.sampling, 65536, &sampler) == RWKV_STATUS_OK);
+            rwkv_sampler_free(sampler);
+            const Command again = cli::chat::parse_command(line, c.settings);
+            RWKV_FUZZ_CHECK(again.kind == Command::Configure);
+            RWKV_FUZZ_CHECK(settings_text(again.settings) == settings_text(c.settings));
+            break;
+        }
+        default:
+            break;
+    }
+}
+
 void check_conversation(uint8_t mode, const uint8_t* data, size_t size) {
     static rwkv::test::MemFile file;
     std::string bytes(reinterpret_cast<const char*>(data), size);
@@ -108,10 +152,12 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size == 0) return 0;
-    if (data[0] & 1) {
+    const std::string_view rest(reinterpret_cast<const char*>(data + 1), size - 1);
+    if (data[0] & 1)
         check_conversation(data[0], data + 1, size - 1);
-    } else {
-        check_text(std::string_view(reinterpret_cast<const char*>(data + 1), size - 1));
-    }
+    else if (data[0] & 2)
+        check_command(rest);
+    else
+        check_text(rest);
     return 0;
 }

@@ -1,4 +1,5 @@
 // The fuzz_chat seeds, for fuzz_seeds: a separate file, compiled only when the CLI's chat sources are there.
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -11,8 +12,9 @@
 
 using Bytes = std::vector<uint8_t>;
 
-// fuzz_chat: text lines (mode byte 0) and conversation files (mode byte 7: fuzz_chat appends the zero state and the
-// CRC), the latter from Session::save on the synthetic tiny model, with a transcript added to its header.
+// fuzz_chat: text lines (mode byte 0), slash commands (mode byte 2) and conversation files (mode byte 7: fuzz_chat
+// appends the zero state and the CRC), the latter from Session::save on the synthetic tiny model, with a transcript
+// added to its header.
 void write_chat_seeds(const std::function<void(const std::string&, const Bytes&)>& write, const std::string& tmp_dir) {
     auto text = [&](const std::string& name, const std::string& t) {
         std::string s = std::string(1, '\0') + t;
@@ -22,6 +24,21 @@ void write_chat_seeds(const std::function<void(const std::string&, const Bytes&)
     text("think", "> Let me think.\n\n</think>\n\nThe answer is 42.\n\n");
     text("split_tag", "reasoning </thi");
     text("ids", "1, 2,3 ,65535");
+    auto command = [&](const std::string& name, const std::string& line) {
+        std::string s = std::string(1, '\x02') + line;
+        write(name, Bytes(s.begin(), s.end()));
+    };
+    for (const char* c : {"/quit", "/help", "/reset", "/undo", "/regen", "/stats off", "/think on", "/think hide"}) {
+        std::string name = std::string("cmd_") + (c + 1);
+        std::replace(name.begin(), name.end(), ' ', '_');
+        command(name, c);
+    }
+    command("cmd_save", "/save  my chat.rwkvchat \t");
+    command("cmd_set", "/set");
+    command("cmd_set_temp", "/set temp 0.7");
+    command("cmd_set_tiny_temp", "/set temp 3e-39");
+    command("cmd_set_n", "/set n -1");
+    command("cmd_set_seed", "/set seed 18446744073709551615");
 
     rwkv_synthetic_params sp = rwkv_synthetic_default_params();
     sp.preset = "tiny";

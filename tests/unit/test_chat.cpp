@@ -676,7 +676,7 @@ TEST(ChatCli, BadMessagesAndUnknownCommandsKeepTheSession) {  // real vocabulary
     EXPECT_TRUE(contains(r.err, "byte offset 3")) << r.err;
     EXPECT_TRUE(contains(r.err, "unknown command '/frobnicate'")) << r.err;
     EXPECT_TRUE(contains(r.err, "/help")) << "the unknown command prints the help\n" << r.err;
-    EXPECT_TRUE(contains(r.err, "temp must be a number >= 0")) << r.err;
+    EXPECT_TRUE(contains(r.err, "temp must be 0 or a number >= 3e-39")) << r.err;
     EXPECT_TRUE(contains(r.err, "unknown setting 'bogus'")) << r.err;
     EXPECT_TRUE(contains(r.err, "usage: /think")) << r.err;
     EXPECT_TRUE(contains(r.err, "usage: /save FILE")) << r.err;

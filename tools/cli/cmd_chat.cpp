@@ -8,9 +8,9 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <type_traits>
 
+#include "chat_command.h"
 #include "chat_session.h"
 #include "commands.h"
 #include "common.h"
@@ -115,21 +115,6 @@ class ReplyPrinter {
     bool open_ = false, note_ = false;
 };
 
-std::string trim(const std::string& s) {
-    size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
-    return b == std::string::npos ? "" : s.substr(b, e - b + 1);
-}
-
-bool on_off(const std::string& arg, bool* value) {
-    if (arg == "on")
-        *value = true;
-    else if (arg == "off")
-        *value = false;
-    else
-        return false;
-    return true;
-}
-
 struct ChatOptions {
     RuntimeOptions rt;
     SamplingOptions sampling{chat_sampler_defaults()};
@@ -152,16 +137,16 @@ class ChatLoop {
                 if (tty_in_) out("\n");
                 return 0;
             }
-            if (!line.empty() && line[0] == '/' && line.compare(0, 2, "//") != 0) {
+            if (chat::is_command(line)) {
                 if (!command(line)) return 0;
                 continue;
             }
-            if (line.compare(0, 2, "//") == 0) line.erase(0, 1);
-            if (std::string err = utf8_error(line, "message"); !err.empty()) {
+            const std::string_view text = chat::message_of(line);
+            if (std::string err = utf8_error(std::string(text), "message"); !err.empty()) {
                 note("refused: " + err);
                 continue;
             }
-            std::string message = chat::clean_text(line);
+            std::string message = chat::clean_text(text);
             if (message.empty()) continue;
             reply([&](const chat::Session::Stream& stream, rwkv_generate_result* r) {
                 *r = session_.send(message, stream, &g_cancel);
@@ -213,107 +198,67 @@ class ChatLoop {
         if (session_.settings().stats) note(speed_line(r));
     }
 
-    // False when the session should end.
+    // Runs one slash command. False when the session should end.
     bool command(const std::string& line) {
-        std::string cmd = line, arg;
-        if (size_t sp = line.find_first_of(" \t"); sp != std::string::npos) {
-            cmd = line.substr(0, sp);
-            arg = trim(line.substr(sp + 1));
-        }
-        chat::Settings s = session_.settings();
-        if (cmd == "/quit" || cmd == "/exit") return false;
-        if (cmd == "/help") {
-            std::fflush(stdout);
-            std::fputs(kHelp, stderr);
-        } else if (cmd == "/reset") {
-            session_.reset();
-            note("[reset]");
-        } else if (cmd == "/undo") {
-            if (session_.undo())
-                note("[undone: " + std::to_string(session_.transcript().size()) + " turns left]");
-            else
-                note("nothing to undo");
-        } else if (cmd == "/regen") {
-            bool had = true;
-            reply([&](const chat::Session::Stream& stream, rwkv_generate_result* r) {
-                had = session_.regen(stream, &g_cancel, r);
-                return had;
-            });
-            if (!had) note("nothing to regenerate");
-        } else if (cmd == "/save") {
-            if (arg.empty()) return usage("/save FILE");
-            try {
-                session_.save(arg);
-                note("[saved " + arg + "]");
-            } catch (const std::exception& e) {
-                note(std::string("error: ") + e.what());
+        using chat::Command;
+        const Command c = chat::parse_command(line, session_.settings());
+        switch (c.kind) {
+            case Command::Quit:
+                return false;
+            case Command::Help:
+                if (!c.note.empty()) note(c.note);
+                std::fflush(stdout);
+                std::fputs(kHelp, stderr);
+                break;
+            case Command::Reset:
+                session_.reset();
+                note("[reset]");
+                break;
+            case Command::Undo:
+                if (session_.undo())
+                    note("[undone: " + std::to_string(session_.transcript().size()) + " turns left]");
+                else
+                    note("nothing to undo");
+                break;
+            case Command::Regen: {
+                bool had = true;
+                reply([&](const chat::Session::Stream& stream, rwkv_generate_result* r) {
+                    had = session_.regen(stream, &g_cancel, r);
+                    return had;
+                });
+                if (!had) note("nothing to regenerate");
+                break;
             }
-        } else if (cmd == "/load") {
-            if (arg.empty()) return usage("/load FILE");
-            try {
-                std::string warning = session_.load(arg);
-                if (!warning.empty()) note("warning: " + warning);
-                note("[loaded " + arg + ": " + std::to_string(session_.transcript().size()) + " turns]");
-            } catch (const std::exception& e) {
-                note(std::string("refused: ") + e.what() + " (the session is unchanged)");
-            }
-        } else if (cmd == "/think") {
-            if (arg == "show" || arg == "hide")
-                s.show_think = arg == "show";
-            else if (!on_off(arg, &s.think))
-                return usage("/think on|off|show|hide");
-            session_.set_settings(s);
-            note(std::string("[think ") + (s.think ? "on" : "off") + ", reasoning " +
-                 (s.show_think ? "shown" : "hidden") + "]");
-        } else if (cmd == "/stats") {
-            if (!on_off(arg, &s.stats)) return usage("/stats on|off");
-            session_.set_settings(s);
-        } else if (cmd == "/set") {
-            return set(arg, s);
-        } else {
-            note("unknown command '" + cmd + "'");
-            std::fflush(stdout);
-            std::fputs(kHelp, stderr);
+            case Command::Save:
+                try {
+                    session_.save(c.path);
+                    note("[saved " + c.path + "]");
+                } catch (const std::exception& e) {
+                    note(std::string("error: ") + e.what());
+                }
+                break;
+            case Command::Load:
+                try {
+                    std::string warning = session_.load(c.path);
+                    if (!warning.empty()) note("warning: " + warning);
+                    note("[loaded " + c.path + ": " + std::to_string(session_.transcript().size()) + " turns]");
+                } catch (const std::exception& e) {
+                    note(std::string("refused: ") + e.what() + " (the session is unchanged)");
+                }
+                break;
+            case Command::Configure:
+                try {
+                    session_.set_settings(c.settings);
+                } catch (const std::exception& e) {  // the parser checked them: not expected, but never fatal
+                    note(std::string("error: ") + e.what());
+                    break;
+                }
+                if (!c.note.empty()) note(c.note);
+                break;
+            case Command::Print:
+                note(c.note);
+                break;
         }
-        return true;
-    }
-
-    bool set(const std::string& arg, chat::Settings s) {
-        if (arg.empty()) {
-            note("[" + describe_sampling(s.sampling) + " | n " + std::to_string(s.max_tokens) + "]");
-            return true;
-        }
-        std::istringstream words(arg);
-        std::string name, value, extra;
-        words >> name >> value;
-        if (value.empty() || (words >> extra)) return usage("/set NAME VALUE");
-        std::string err;
-        if (name == "n" || name == "max-tokens" || name == "n-predict") {
-            long long v = 0;
-            size_t used = 0;
-            try {
-                v = std::stoll(value, &used);
-            } catch (const std::exception&) {
-                used = 0;
-            }
-            if (used != value.size() || v < -1 || v > INT_MAX)
-                err = "n must be an integer >= -1 (-1 = no limit), got '" + value + "'";
-            else
-                s.max_tokens = int(v);
-        } else {
-            err = set_sampling_value(s.sampling, name, value);
-        }
-        if (!err.empty()) {
-            note("error: " + err);
-            return true;
-        }
-        session_.set_settings(s);
-        note("[" + describe_sampling(s.sampling) + " | n " + std::to_string(s.max_tokens) + "]");
-        return true;
-    }
-
-    bool usage(const std::string& form) {
-        note("usage: " + form);
         return true;
     }
 

@@ -18,34 +18,39 @@ struct Setting {
     const char* alias;  // another /set name, or ""
     const char* help;
     double lo, hi;
+    double min_positive;  // a value in (0, min_positive) is refused (0 itself is allowed when lo is 0)
     bool integer;
     double (*get)(const rwkv_sampler_params&);
     void (*set)(rwkv_sampler_params&, double);
 };
 
+// The sampler refuses a positive temperature whose reciprocal overflows a float (0·inf = NaN in the tempered
+// weights): below this, only 0 (greedy) is a valid temperature.
+constexpr double kMinTemperature = 3e-39;
+
 const Setting kSettings[] = {
-    {"temp", "--temp", "temperature", "Temperature (0 = greedy)", 0.0, FLT_MAX, false,
+    {"temp", "--temp", "temperature", "Temperature (0 = greedy)", 0.0, FLT_MAX, kMinTemperature, false,
      [](const rwkv_sampler_params& p) { return double(p.temperature); },
      [](rwkv_sampler_params& p, double v) { p.temperature = float(v); }},
     {"top-p", "--top-p", "top_p", "Nucleus sampling: keep the most likely tokens up to this mass (0 = greedy)", 0.0,
-     1.0, false, [](const rwkv_sampler_params& p) { return double(p.top_p); },
+     1.0, 0.0, false, [](const rwkv_sampler_params& p) { return double(p.top_p); },
      [](rwkv_sampler_params& p, double v) { p.top_p = float(v); }},
-    {"top-k", "--top-k", "top_k", "Keep only the K most likely tokens (0 = off)", 0.0, double(INT_MAX), true,
+    {"top-k", "--top-k", "top_k", "Keep only the K most likely tokens (0 = off)", 0.0, double(INT_MAX), 0.0, true,
      [](const rwkv_sampler_params& p) { return double(p.top_k); },
      [](rwkv_sampler_params& p, double v) { p.top_k = int(v); }},
     {"min-p", "--min-p", "min_p", "Drop tokens less likely than min-p times the most likely one (0 = off)", 0.0, 1.0,
-     false, [](const rwkv_sampler_params& p) { return double(p.min_p); },
+     0.0, false, [](const rwkv_sampler_params& p) { return double(p.min_p); },
      [](rwkv_sampler_params& p, double v) { p.min_p = float(v); }},
     {"presence", "--presence-penalty", "presence-penalty",
-     "Subtracted from the logit of every token already generated in this reply", -FLT_MAX, FLT_MAX, false,
+     "Subtracted from the logit of every token already generated in this reply", -FLT_MAX, FLT_MAX, 0.0, false,
      [](const rwkv_sampler_params& p) { return double(p.presence_penalty); },
      [](rwkv_sampler_params& p, double v) { p.presence_penalty = float(v); }},
     {"frequency", "--frequency-penalty", "frequency-penalty",
-     "Subtracted per (decayed) occurrence of a token already generated in this reply", -FLT_MAX, FLT_MAX, false,
+     "Subtracted per (decayed) occurrence of a token already generated in this reply", -FLT_MAX, FLT_MAX, 0.0, false,
      [](const rwkv_sampler_params& p) { return double(p.frequency_penalty); },
      [](rwkv_sampler_params& p, double v) { p.frequency_penalty = float(v); }},
     {"decay", "--penalty-decay", "penalty-decay", "Occurrence counts are multiplied by this after each token", 0.0, 1.0,
-     false, [](const rwkv_sampler_params& p) { return double(p.penalty_decay); },
+     0.0, false, [](const rwkv_sampler_params& p) { return double(p.penalty_decay); },
      [](rwkv_sampler_params& p, double v) { p.penalty_decay = float(v); }},
 };
 
@@ -58,8 +63,16 @@ std::string range_text(const Setting& s) {
         return std::string(buf);
     };
     if (s.lo <= -FLT_MAX && s.hi >= FLT_MAX) return "a finite number";
+    if (s.hi >= FLT_MAX && s.min_positive > 0) return num(s.lo) + " or a number >= " + num(s.min_positive);
     if (s.hi >= FLT_MAX) return (s.integer ? "an integer >= " : "a number >= ") + num(s.lo);
     return (s.integer ? "an integer in [" : "a number in [") + num(s.lo) + ", " + num(s.hi) + "]";
+}
+
+// Whether `v` is a value of `s`. The fields are floats: min_positive is compared after rounding to float, so that a
+// value read back from the field (check_sampling) is judged as it was when it was parsed.
+bool in_range(const Setting& s, double v) {
+    return std::isfinite(v) && v >= s.lo && v <= s.hi && (v <= 0 || float(v) >= float(s.min_positive)) &&
+           (!s.integer || v == std::floor(v));
 }
 
 // "" when `text` is a value of `s`, else why not; the value goes to *out.
@@ -71,8 +84,7 @@ std::string parse_value(const Setting& s, const std::string& text, double* out) 
     } catch (const std::exception&) {
         used = 0;
     }
-    const bool ok = used > 0 && used == text.size() && std::isfinite(v) && v >= s.lo && v <= s.hi &&
-                    (!s.integer || v == std::floor(v));
+    const bool ok = used > 0 && used == text.size() && in_range(s, v);
     if (!ok) return std::string(s.name) + " must be " + range_text(s) + ", got '" + text + "'";
     *out = v;
     return "";
@@ -171,8 +183,7 @@ std::string describe_sampling(const rwkv_sampler_params& params) {
 std::string check_sampling(const rwkv_sampler_params& params) {
     for (const Setting& s : kSettings) {
         double v = s.get(params);
-        if (!std::isfinite(v) || v < s.lo || v > s.hi)
-            return std::string(s.name) + " must be " + range_text(s) + ", got " + format_value(v);
+        if (!in_range(s, v)) return std::string(s.name) + " must be " + range_text(s) + ", got " + format_value(v);
     }
     return "";
 }
