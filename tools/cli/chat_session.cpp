@@ -6,13 +6,16 @@
 
 #include <array>
 #include <cerrno>
+#include <cfloat>
 #include <climits>
+#include <cmath>
 #include <cstring>
 #include <exception>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <utility>
 
 #include "sampling_options.h"
 
@@ -70,17 +73,37 @@ json settings_to_json(const Settings& s) {
             {"stats", s.stats}};
 }
 
+// Checked reads of the header's numbers. nlohmann's get<T>() converts a float, or an integer T cannot hold, with a
+// plain cast, which is undefined behaviour for out-of-range values (found by fuzz_chat: a seed of 6.8e36).
+template <class T>
+T integer_at(const json& j, const char* key) {
+    const json& v = j.at(key);
+    if (!v.is_number_integer()) throw std::runtime_error(std::string(key) + " must be an integer");
+    if (v.is_number_unsigned() ? !std::in_range<T>(v.get<uint64_t>()) : !std::in_range<T>(v.get<int64_t>()))
+        throw std::runtime_error(std::string(key) + " is out of range: " + v.dump());
+    return v.is_number_unsigned() ? T(v.get<uint64_t>()) : T(v.get<int64_t>());
+}
+
+float float_at(const json& j, const char* key) {
+    const json& v = j.at(key);
+    if (!v.is_number()) throw std::runtime_error(std::string(key) + " must be a number");
+    const double d = v.get<double>();
+    if (!(std::fabs(d) <= double(FLT_MAX)))
+        throw std::runtime_error(std::string(key) + " is out of range: " + v.dump());
+    return float(d);
+}
+
 Settings settings_from_json(const json& j) {
     Settings s;
-    s.sampling.temperature = j.at("temperature").get<float>();
-    s.sampling.top_p = j.at("top_p").get<float>();
-    s.sampling.top_k = j.at("top_k").get<int>();
-    s.sampling.min_p = j.at("min_p").get<float>();
-    s.sampling.presence_penalty = j.at("presence_penalty").get<float>();
-    s.sampling.frequency_penalty = j.at("frequency_penalty").get<float>();
-    s.sampling.penalty_decay = j.at("penalty_decay").get<float>();
-    s.sampling.seed = j.at("seed").get<uint64_t>();
-    s.max_tokens = j.at("max_tokens").get<int>();
+    s.sampling.temperature = float_at(j, "temperature");
+    s.sampling.top_p = float_at(j, "top_p");
+    s.sampling.top_k = integer_at<int>(j, "top_k");
+    s.sampling.min_p = float_at(j, "min_p");
+    s.sampling.presence_penalty = float_at(j, "presence_penalty");
+    s.sampling.frequency_penalty = float_at(j, "frequency_penalty");
+    s.sampling.penalty_decay = float_at(j, "penalty_decay");
+    s.sampling.seed = integer_at<uint64_t>(j, "seed");
+    s.max_tokens = integer_at<int>(j, "max_tokens");
     s.think = j.at("think").get<bool>();
     s.show_think = j.at("show_think").get<bool>();
     s.stats = j.at("stats").get<bool>();
@@ -395,7 +418,7 @@ std::string Session::load(const std::string& path) {
     try {
         uint64_t total = 0;
         for (const json& b : j.at("blobs")) {
-            blob_sizes.emplace_back(b.at("name").get<std::string>(), b.at("bytes").get<uint64_t>());
+            blob_sizes.emplace_back(b.at("name").get<std::string>(), integer_at<uint64_t>(b, "bytes"));
             if (blob_sizes.back().second > bytes.size()) fail("truncated: a state is larger than the file");
             total += blob_sizes.back().second;
         }
@@ -410,7 +433,7 @@ std::string Session::load(const std::string& path) {
         // The model must be the one the conversation was held with.
         const json& m = j.at("model");
         for (const auto& [key, value] : fingerprint(info_)) {
-            const int64_t saved = m.at(key).get<int64_t>();
+            const int64_t saved = integer_at<int64_t>(m, key);
             if (saved != value)
                 fail("saved with another model (" + std::string(key) + " " + std::to_string(saved) +
                      "; the loaded model has " + std::to_string(value) + ")");

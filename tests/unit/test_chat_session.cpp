@@ -1,14 +1,21 @@
-// The slash-command parser of `rwkv-cli chat` (tools/cli/chat_command.h), in process: every command, its usage
-// errors, and the promise the terminal loop relies on: settings a command returns are accepted by the library's
-// sampler, for every value the parser lets through (edge values of each setting included).
-#include "chat_command.h"
-
+// The chat's logic in process (tools/cli/chat_command.h, chat_session.h), on the synthetic tiny model:
+// - the slash-command parser: every command, its usage errors, and the promise the terminal loop relies on
+//   (settings a command returns are accepted by the library's sampler, for every value the parser lets through);
+// - conversation files whose header numbers are of the wrong kind or out of range: refused by name, the session
+//   unchanged (nlohmann's get<T>() would cast them, undefined behaviour for out-of-range values).
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "chat_command.h"
+#include "chat_session.h"
 #include "rwkv/rwkv.h"
+#include "testutil/testutil.h"
 
 namespace {
 
@@ -193,6 +200,93 @@ TEST(ChatCommand, EverySettingTheParserLetsThroughTheSamplerAccepts) {
     }
     EXPECT_GT(accepted, 40);
     EXPECT_GT(refused, 40);
+}
+
+// A conversation file split into its header (JSON) and the rest, and put back together with a valid checksum.
+struct ConversationBytes {
+    nlohmann::json header;
+    std::string blobs;  // the state blobs, without the CRC
+
+    static ConversationBytes read(const std::string& path) {
+        std::ifstream f(path, std::ios::binary);
+        const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        uint64_t n = 0;
+        for (int i = 0; i < 8; i++) n |= uint64_t(uint8_t(bytes.at(12 + i))) << (8 * i);
+        return {nlohmann::json::parse(bytes.substr(20, n)), bytes.substr(20 + n, bytes.size() - 24 - n)};
+    }
+    void write(const std::string& path) const {
+        const std::string js = header.dump();
+        std::string bytes(cli::chat::kConversationMagic, 8);
+        for (int i = 0; i < 4; i++) bytes += char(cli::chat::kConversationVersion >> (8 * i));
+        for (int i = 0; i < 8; i++) bytes += char(uint64_t(js.size()) >> (8 * i));
+        bytes += js + blobs;
+        const uint32_t crc = cli::chat::crc32(bytes.data(), bytes.size());
+        for (int i = 0; i < 4; i++) bytes += char(crc >> (8 * i));
+        std::ofstream(path, std::ios::binary) << bytes;
+    }
+};
+
+TEST(ChatConversation, HeaderNumbersOfTheWrongKindOrRangeAreRefusedByName) {
+    rwkv_synthetic_params sp = rwkv_synthetic_default_params();
+    sp.preset = "tiny";
+    rwkv_model_params mp = rwkv_model_default_params();
+    mp.n_threads = 1;
+    rwkv_model* model = nullptr;
+    rwkv_context* ctx = nullptr;
+    ASSERT_EQ(rwkv_model_load_synthetic(&sp, &mp, &model), RWKV_STATUS_OK) << rwkv_last_error_message();
+    ASSERT_EQ(rwkv_context_init(model, nullptr, &ctx), RWKV_STATUS_OK) << rwkv_last_error_message();
+    const std::string dir = rwkv::test::temp_dir();
+    {
+        cli::chat::Session session(model, ctx, nullptr, "tiny", cli::chat::Settings{});
+        session.save(dir + "/good.chat");
+        EXPECT_EQ(session.load(dir + "/good.chat"), "") << "the file as saved loads";
+    }
+    const ConversationBytes good = ConversationBytes::read(dir + "/good.chat");
+
+    using nlohmann::json;
+    struct Case {
+        std::vector<std::string> where;  // the path of the value in the header
+        json value;
+        std::string phrase;  // in the message
+    };
+    const std::vector<Case> cases = {
+        {{"settings", "seed"}, json(6.8e36), "seed must be an integer"},
+        {{"settings", "seed"}, json(-1), "seed is out of range"},
+        {{"settings", "seed"}, json(1.5), "seed must be an integer"},
+        {{"settings", "top_k"}, json(3000000000ll), "top_k is out of range"},
+        {{"settings", "top_k"}, json(1e300), "top_k must be an integer"},
+        {{"settings", "top_k"}, json("3"), "top_k must be an integer"},
+        {{"settings", "max_tokens"}, json(-2147483649ll), "max_tokens is out of range"},
+        {{"settings", "max_tokens"}, json(-2), "max_tokens must be >= -1"},
+        {{"settings", "temperature"}, json(1e39), "temperature is out of range"},
+        {{"settings", "temperature"}, json(1e-39), "temp must be 0 or a number >= 3e-39"},
+        {{"settings", "top_p"}, json(nullptr), "top_p must be a number"},
+        {{"settings", "presence_penalty"}, json(-1e300), "presence_penalty is out of range"},
+        {{"model", "n_layer"}, json(2.0), "n_layer must be an integer"},
+        {{"model", "n_params"}, json(18446744073709551615ull), "n_params is out of range"},
+        {{"blobs", "0", "bytes"}, json(-1), "bytes is out of range"},
+        {{"blobs", "0", "bytes"}, json(1e20), "bytes must be an integer"},
+    };
+    cli::chat::Session session(model, ctx, nullptr, "tiny", cli::chat::Settings{});
+    const std::string before = cli::chat::describe_settings(session.settings());
+    for (const Case& c : cases) {
+        ConversationBytes bad = good;
+        json* slot = &bad.header;
+        for (const std::string& key : c.where) slot = slot->is_array() ? &slot->at(std::stoul(key)) : &slot->at(key);
+        *slot = c.value;
+        bad.write(dir + "/bad.chat");
+        try {
+            session.load(dir + "/bad.chat");
+            ADD_FAILURE() << c.where.back() << " = " << c.value.dump() << " was accepted";
+        } catch (const std::runtime_error& e) {
+            EXPECT_NE(std::string(e.what()).find(c.phrase), std::string::npos)
+                << c.where.back() << " = " << c.value.dump() << ": " << e.what();
+        }
+        EXPECT_EQ(cli::chat::describe_settings(session.settings()), before);
+        EXPECT_TRUE(session.transcript().empty());
+    }
+    rwkv_context_free(ctx);
+    rwkv_model_free(model);
 }
 
 }  // namespace
