@@ -20,12 +20,12 @@
 #include "chat_session.h"
 #include "common.h"
 #include "fuzz_common.h"
+#include "testutil/tiny_model.h"
 #include "testutil/writers.h"
 
 namespace {
 
-rwkv_model* g_model = nullptr;
-rwkv_context* g_ctx = nullptr;
+const rwkv::test::TinyModel* g_tiny = nullptr;
 std::string g_zero_state;  // rwkv_state_serialize of a zero state
 
 void check_text(std::string_view text) {
@@ -120,7 +120,7 @@ void check_conversation(uint8_t mode, const uint8_t* data, size_t size) {
         for (int i = 0; i < 4; i++) bytes += static_cast<char>(crc >> (8 * i));
     }
     file.write(rwkv::test::Bytes(bytes.begin(), bytes.end()));
-    cli::chat::Session session(g_model, g_ctx, nullptr, "fuzz", cli::chat::Settings{});
+    cli::chat::Session session(g_tiny->model(), g_tiny->ctx(), nullptr, "fuzz", cli::chat::Settings{});
     try {
         session.load(file.path());
     } catch (const std::exception& e) {
@@ -132,16 +132,16 @@ void check_conversation(uint8_t mode, const uint8_t* data, size_t size) {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-    rwkv_synthetic_params sp = rwkv_synthetic_default_params();
-    sp.preset = "tiny";
-    rwkv_model_params mp = rwkv_model_default_params();
-    mp.n_threads = 1;
     rwkv_state* state = nullptr;
     size_t n = 0;
-    if (rwkv_model_load_synthetic(&sp, &mp, &g_model) != RWKV_STATUS_OK ||
-        rwkv_context_init(g_model, nullptr, &g_ctx) || rwkv_state_init(g_model, &state) ||
-        rwkv_state_serialize(state, nullptr, 0, &n)) {
-        std::fprintf(stderr, "fuzz_chat: cannot make the synthetic model: %s\n", rwkv_last_error_message());
+    try {
+        g_tiny = new rwkv::test::TinyModel(1);  // lives as long as the process
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "fuzz_chat: %s\n", e.what());
+        std::exit(1);
+    }
+    if (rwkv_state_init(g_tiny->model(), &state) || rwkv_state_serialize(state, nullptr, 0, &n)) {
+        std::fprintf(stderr, "fuzz_chat: cannot make the zero state: %s\n", rwkv_last_error_message());
         std::exit(1);
     }
     g_zero_state.resize(n);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "chat_session.h"
+#include "testutil/tiny_model.h"
 
 using Bytes = std::vector<uint8_t>;
 
@@ -40,21 +41,12 @@ void write_chat_seeds(const std::function<void(const std::string&, const Bytes&)
     command("cmd_set_n", "/set n -1");
     command("cmd_set_seed", "/set seed 18446744073709551615");
 
-    rwkv_synthetic_params sp = rwkv_synthetic_default_params();
-    sp.preset = "tiny";
-    rwkv_model_params mp = rwkv_model_default_params();
-    mp.n_threads = 1;
-    rwkv_model* model = nullptr;
-    rwkv_context* ctx = nullptr;
-    if (rwkv_model_load_synthetic(&sp, &mp, &model) || rwkv_context_init(model, nullptr, &ctx))
-        throw std::runtime_error(std::string("synthetic model: ") + rwkv_last_error_message());
     const std::string path = tmp_dir + "/conversation.tmp";
     {
-        cli::chat::Session session(model, ctx, nullptr, "fuzz", cli::chat::Settings{});
+        const rwkv::test::TinyModel tiny;
+        cli::chat::Session session(tiny.model(), tiny.ctx(), nullptr, "fuzz", cli::chat::Settings{});
         session.save(path);
     }
-    rwkv_context_free(ctx);
-    rwkv_model_free(model);
     std::ifstream f(path, std::ios::binary);
     Bytes saved((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     f.close();

@@ -16,6 +16,7 @@
 #include "chat_session.h"
 #include "rwkv/rwkv.h"
 #include "testutil/testutil.h"
+#include "testutil/tiny_model.h"
 
 namespace {
 
@@ -227,17 +228,10 @@ struct ConversationBytes {
 };
 
 TEST(ChatConversation, HeaderNumbersOfTheWrongKindOrRangeAreRefusedByName) {
-    rwkv_synthetic_params sp = rwkv_synthetic_default_params();
-    sp.preset = "tiny";
-    rwkv_model_params mp = rwkv_model_default_params();
-    mp.n_threads = 1;
-    rwkv_model* model = nullptr;
-    rwkv_context* ctx = nullptr;
-    ASSERT_EQ(rwkv_model_load_synthetic(&sp, &mp, &model), RWKV_STATUS_OK) << rwkv_last_error_message();
-    ASSERT_EQ(rwkv_context_init(model, nullptr, &ctx), RWKV_STATUS_OK) << rwkv_last_error_message();
+    const rwkv::test::TinyModel tiny;
     const std::string dir = rwkv::test::temp_dir();
     {
-        cli::chat::Session session(model, ctx, nullptr, "tiny", cli::chat::Settings{});
+        cli::chat::Session session(tiny.model(), tiny.ctx(), nullptr, "tiny", cli::chat::Settings{});
         session.save(dir + "/good.chat");
         EXPECT_EQ(session.load(dir + "/good.chat"), "") << "the file as saved loads";
     }
@@ -267,7 +261,7 @@ TEST(ChatConversation, HeaderNumbersOfTheWrongKindOrRangeAreRefusedByName) {
         {{"blobs", "0", "bytes"}, json(-1), "bytes is out of range"},
         {{"blobs", "0", "bytes"}, json(1e20), "bytes must be an integer"},
     };
-    cli::chat::Session session(model, ctx, nullptr, "tiny", cli::chat::Settings{});
+    cli::chat::Session session(tiny.model(), tiny.ctx(), nullptr, "tiny", cli::chat::Settings{});
     const std::string before = cli::chat::describe_settings(session.settings());
     for (const Case& c : cases) {
         ConversationBytes bad = good;
@@ -285,8 +279,6 @@ TEST(ChatConversation, HeaderNumbersOfTheWrongKindOrRangeAreRefusedByName) {
         EXPECT_EQ(cli::chat::describe_settings(session.settings()), before);
         EXPECT_TRUE(session.transcript().empty());
     }
-    rwkv_context_free(ctx);
-    rwkv_model_free(model);
 }
 
 }  // namespace
