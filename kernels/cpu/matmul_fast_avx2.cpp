@@ -440,8 +440,6 @@ RWKV_AVX2 void in_out_cols(const MatmulArgs& a, const Elem<D>* w, int64_t w_stri
     }
 }
 
-// Work item `item` of the InOut split: column block item / chunks, and the tokens of chunk item % chunks in tiles
-// of kInOutTokens. Column-block-major, so that a block's slab of weights is read from memory once and then from L2.
 // Columns [o, o + kInOutCols) of every row as fp32, contiguous ([n_in][kInOutCols], zeros past n_out), so that the
 // tiles stream the slab instead of 64 bytes from every n_out-strided row (4-5x faster for 0.4B's ffn_value).
 template <DType D>

@@ -24,7 +24,6 @@
 #define RWKV_CPU_CLONES
 #endif
 
-
 namespace rwkv::vec {
 
 constexpr int kLanes = 16;
